@@ -19,8 +19,15 @@ import sys
 _COMMANDS = ("_info", "_flow", "_ed", "_dims", "_fibres", "_merge", "_figures", "_demo")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), never a traceback."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="geomflow",
         description="Geometry of linear neural networks: gradient-flow Monte Carlo, balance "
         "invariants, critical sets and ED degrees.",
