@@ -93,7 +93,7 @@ def parse_widths(text: str) -> tuple[int, ...]:
     from .._errors import GeomflowError
 
     try:
-        return tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip() != "")
+        return tuple(int(t) for t in text.split(",") if t.strip() != "")
     except ValueError:
         raise GeomflowError(
             f"--widths must be comma-separated positive integers like 3,2,2,3, got {text!r}"
