@@ -1,3 +1,80 @@
-"""geomflow: the geometry of linear neural networks in JAX (public API re-exported below)."""
+"""geomflow: the geometry of linear neural networks in JAX.
+
+A linear network with widths `d = (d_0, …, d_h)` computes `μ(w) = W_h ⋯ W_1`; a loss of the
+end-to-end matrix `ℓ` gives the network loss `L = ℓ ∘ μ`. geomflow samples data and
+initialisations, integrates the gradient flow `ẇ = −∇L(w)`, tracks the balance invariants
+`δ_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ`, classifies where each flow ends, and counts the critical
+points of distances to determinantal varieties (ED degrees).
+
+Everything a user may import is listed here; modules starting with `_` are private.
+
+Examples:
+    >>> import jax, geomflow as gf
+    >>> arch = gf.architecture((3, 2, 2, 3))
+    >>> arch.rank, arch.filling, arch.fibre_components
+    (2, False, 4)
+"""
 
 __version__ = "0.1.0"
+
+from ._critical import (
+    CLASS_NAMES as CLASS_NAMES,
+    GLOBAL_MIN as GLOBAL_MIN,
+    LOCAL_MIN as LOCAL_MIN,
+    NON_GLOBAL_LOCAL_MIN as NON_GLOBAL_LOCAL_MIN,
+    NON_STRICT_SADDLE as NON_STRICT_SADDLE,
+    NOT_CRITICAL as NOT_CRITICAL,
+    STRICT_SADDLE as STRICT_SADDLE,
+    UNDECIDED as UNDECIDED,
+    ZERO_HESSIAN as ZERO_HESSIAN,
+    CriticalReport as CriticalReport,
+    Tolerances as Tolerances,
+    classify_critical_point as classify_critical_point,
+    hessian_quadratic_form as hessian_quadratic_form,
+    is_pure as is_pure,
+    network_gradient as network_gradient,
+    network_hessian as network_hessian,
+    product_jacobian_rank as product_jacobian_rank,
+)
+from ._errors import GeomflowError as GeomflowError
+from ._invariants import (
+    balance_invariants as balance_invariants,
+    gd_invariant_drift as gd_invariant_drift,
+    invariant_drift as invariant_drift,
+    relative_invariant_drift as relative_invariant_drift,
+)
+from ._losses import (
+    CustomLoss as CustomLoss,
+    HadamardDistance as HadamardDistance,
+    PerturbedDistance as PerturbedDistance,
+    QuadraticLoss as QuadraticLoss,
+    hadamard_distance as hadamard_distance,
+    network_loss as network_loss,
+    perturbed_distance as perturbed_distance,
+    quadratic_loss as quadratic_loss,
+    validate_data as validate_data,
+)
+from ._networks import (
+    Architecture as Architecture,
+    architecture as architecture,
+    flatten_weights as flatten_weights,
+    init_balanced as init_balanced,
+    init_gaussian as init_gaussian,
+    init_orthogonal as init_orthogonal,
+    initialise as initialise,
+    partial_product as partial_product,
+    product as product,
+    unflatten_weights as unflatten_weights,
+    validate_weights as validate_weights,
+)
+from ._oracles import (
+    critical_index_set as critical_index_set,
+    critical_product as critical_product,
+    critical_values as critical_values,
+    effective_rank as effective_rank,
+    expected_zero_eigenvalues as expected_zero_eigenvalues,
+    global_min_value as global_min_value,
+    is_top_index_set as is_top_index_set,
+    target_matrix as target_matrix,
+    whitening as whitening,
+)
