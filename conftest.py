@@ -1,4 +1,4 @@
-"""Doctest configuration for the package: float64 and several CPU devices."""
+"""Pytest configuration for tests and doctests: float64 and several host CPU devices."""
 
 import os
 

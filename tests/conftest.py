@@ -1,16 +1,8 @@
-"""Test configuration: float64 everywhere and several CPU devices for the sharding tests."""
+"""Test helpers. The root `conftest.py` turns on float64 and gives JAX 4 host CPU devices."""
 
-import os
-
-# Must happen before jax is imported anywhere.
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
+import jax
+import numpy as np
+import pytest
 
 
 def tree_allclose(x, y, *, rtol=1e-10, atol=1e-12):
