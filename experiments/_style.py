@@ -1,0 +1,223 @@
+"""Shared plumbing of the experiments: one look for every figure, one command line, one output.
+
+Every experiment script imports this module (it sits beside them, so `python experiments/x.py`
+finds it) and uses
+
+- [`parse_args`][]: `--full` (paper size), `--tiny` (the size the tests run), `--out DIR`
+  (default `figures/`), `--seed`;
+- [`new_figure`][] / [`save_figure`][]: the house style (fonts, colours, labelled axes) and the
+  PNG (for the README gallery) + PDF (for papers) pair;
+- [`write_json`][] / [`write_csv`][]: the numbers behind each figure, with the run's metadata;
+- [`wilson_interval`][]: binomial confidence intervals for Monte Carlo shares.
+
+Matplotlib is imported lazily with the Agg backend: nothing here opens a window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+
+# One palette for every figure (colour-blind safe, Okabe–Ito), by meaning rather than by order.
+COLORS = {
+    "global_min": "#009E73",  # green: the good outcome
+    "bad_min": "#D55E00",  # vermillion: non-global local minima
+    "saddle": "#E69F00",  # orange: strict saddles
+    "zero_hessian": "#CC79A7",  # purple: zero Hessian / non-strict
+    "other": "#999999",  # grey: not converged / undecided
+    "primary": "#0072B2",  # blue: the main curve
+    "secondary": "#56B4E9",  # light blue
+    "accent": "#000000",
+}
+CYCLE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+SIZES = ("tiny", "quick", "full")
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The common command line of every experiment; `args.size` is `tiny`, `quick` or `full`."""
+    p = argparse.ArgumentParser(description=description.strip().splitlines()[0])
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--full", action="store_true", help="paper-size run (minutes to hours)")
+    g.add_argument("--tiny", action="store_true", help="smallest run (what the tests use)")
+    p.add_argument("--out", default="figures", help="output folder (default: figures/)")
+    p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    args = p.parse_args(argv)
+    args.size = "full" if args.full else "tiny" if args.tiny else "quick"
+    return args
+
+
+def setup_jax() -> None:
+    """float64 (every classification and tolerance ≤ 1e-8 needs it) and a persistent cache."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    cache = os.environ.get("GEOMFLOW_CACHE", os.path.expanduser("~/.cache/geomflow/jax"))
+    try:
+        os.makedirs(cache, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    except Exception:  # a read-only home must not stop an experiment
+        pass
+
+
+def plt():
+    """`matplotlib.pyplot` with the Agg backend and the house style applied."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as pyplot
+
+    pyplot.rcParams.update(
+        {
+            "font.family": "DejaVu Sans",
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.labelsize": 9,
+            "legend.fontsize": 8,
+            "xtick.labelsize": 8,
+            "ytick.labelsize": 8,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.25,
+            "grid.linewidth": 0.5,
+            "axes.prop_cycle": matplotlib.cycler(color=CYCLE),
+            "lines.linewidth": 1.5,
+            "savefig.bbox": "tight",
+            "savefig.pad_inches": 0.05,
+            "pdf.fonttype": 42,
+            "figure.dpi": 100,
+        }
+    )
+    return pyplot
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 3.4, height: float = 2.8, **kw):
+    """`(fig, axes)` with `ncols × nrows` panels of `width × height` inches each."""
+    pyplot = plt()
+    fig, axes = pyplot.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kw)
+    return fig, axes
+
+
+def save_figure(fig, out: str, name: str, *, dpi: int = 130) -> list[str]:
+    """Write `name.png` and `name.pdf` into `out`; close the figure; return the two paths."""
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = os.path.join(out, f"{name}.{ext}")
+        fig.savefig(path, dpi=dpi if ext == "png" else None,
+                    metadata={"Software": "geomflow"} if ext == "png" else {"Creator": "geomflow"})
+        paths.append(path)
+    plt().close(fig)
+    return paths
+
+
+def _default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def metadata(args: argparse.Namespace | None = None, **extra) -> dict:
+    """Versions, backend and the run's size/seed, recorded beside every result."""
+    meta = {"python": platform.python_version(), "platform": platform.platform()}
+    for mod in ("jax", "numpy", "scipy", "diffrax", "optax", "matplotlib"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            meta[mod] = getattr(m, "__version__", "?")
+    if "jax" in sys.modules:
+        import jax
+
+        meta["backend"] = jax.default_backend()
+    try:
+        import geomflow
+
+        meta["geomflow"] = geomflow.__version__
+    except Exception:
+        pass
+    if args is not None:
+        meta.update(size=args.size, seed=args.seed)
+    meta.update(extra)
+    return meta
+
+
+def write_json(out: str, name: str, obj: dict) -> str:
+    """Write `obj` to `out/name.json` atomically; return the path."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{name}.json")
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, default=_default, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_csv(out: str, name: str, rows: Sequence[dict]) -> str:
+    """Write a tidy table (one dict per row, same keys) to `out/name.csv`; return the path."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{name}.csv")
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _default(v) if not isinstance(v, str | int | float | type(None)) else v
+                        for k, v in r.items()})
+    os.replace(tmp, path)
+    return path
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval for a binomial share `k/n` (95% for `z = 1.96`).
+
+    Examples:
+        >>> lo, hi = wilson_interval(0, 100)
+        >>> lo, round(hi, 4)
+        (0.0, 0.037)
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+class Timer:
+    """`with Timer() as t: …; t.seconds`."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False
+
+
+def report(name: str, lines: Sequence[str]) -> None:
+    """Print an experiment's human-readable summary."""
+    print(f"== {name}")
+    for line in lines:
+        print(f"   {line}")
