@@ -1,0 +1,712 @@
+"""Gradient flow on `L = ℓ ∘ μ` to its limit, for one sample: integrate, stop, polish, classify.
+
+The one-sample kernel is [`solve_one`][]; it is built from three pure, vmappable pieces that the
+batched runner ([`run_batch`][]) also uses, so a member's result never depends on the batch it
+ran in:
+
+1. [`init_member`][]: the state of one member (weights, time, step size, solver and controller
+   state, counters).
+2. [`advance_member`][]: at most `n` more steps of `ẇ = −∇L(w)` with a diffrax solver and a
+   PID step-size controller, driven by geomflow's own loop (so the complete state, including the
+   next step size, can be saved, compacted and continued exactly), or of an optax optimiser.
+3. [`finalise_member`][]: polish and classification in float64, and the per-sample record.
+
+## The stopping rule (when is a run *converged*?)
+
+`‖∇L(w)‖_F ≤ grad` alone is fooled near `w = 0` for `h ≥ 3`, where `∇L ≈ 0` (the gradient is of
+order `‖w‖^{h−1}`): a small initialisation lingers there for a time `~ w_0^{−(h−2)/h}` and then
+leaves (MATH.md §5). geomflow therefore calls a run **converged** only if
+
+- the gradient test has held *without interruption* over a dwell interval `[t_b, t]` with
+  `t − t_b ≥ dwell + dwell_rel · t_b` (`t_b` the time it last became true): the flow has stopped
+  moving for a while, not merely passed a slow point; a flow that must still leave a neighbourhood
+  of `w = 0` speeds up again and resets the test;
+- within the time budget `t_max` and step budget `max_steps` (otherwise `budget_exhausted`);
+- with finite values (`non_finite`) and bounded weights (`diverged`: `‖w‖ > divergence`);
+- and the polished point is then classified by `classify_critical_point`; a point the classifier
+  does not accept as critical is tallied `not_critical`, never put in a critical set.
+
+A point that is *exactly* critical (e.g. `w(0) = 0`) passes the dwell and is classified (zero
+Hessian for `h ≥ 3`). An initialisation so small that `‖∇L(w_0)‖ ≤ grad` and whose escape time
+exceeds the dwell is reported as the critical class of the point it sits at, which is where the
+flow is, to that tolerance, within the dwell; make `grad` smaller than the initial gradient (or
+the dwell longer) to see it leave. Non-converged runs keep their status as their label.
+
+## Polish
+
+Levenberg–Marquardt on `∇L(w) = 0` in float64: `Δ = −E diag(λ/(λ² + m)) Eᵀ g` from the Hessian's
+eigendecomposition `H = E diag(λ) Eᵀ` (with `m → 0` the pseudo-inverse Newton step, well defined
+at the degenerate Morse–Bott minima), accepted only if it stays within `polish_radius` of where the
+flow ended, does not increase the loss (beyond one rounding unit of `L`) and reduces `‖∇L‖`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import GeomflowError
+from ._invariants import balance_invariants
+from ._losses import network_loss
+from ._networks import architecture, flatten_weights, product, unflatten_weights
+from ._sampling import ProblemSpec, sample_problem
+
+# Status codes of a run (int32 in records). RUNNING only inside the kernel.
+CONVERGED = 0
+BUDGET_EXHAUSTED = 1
+DIVERGED = 2
+NON_FINITE = 3
+RUNNING = 4
+STATUS_NAMES = ("converged", "budget_exhausted", "diverged", "non_finite", "running")
+
+SOLVERS = ("kvaerno5", "kvaerno3", "tsit5", "dopri5", "dopri8", "bosh3")
+METHODS = ("flow", "gd", "momentum", "adam")
+PRECISIONS = ("float64", "float32")
+
+
+class FlowTolerances(NamedTuple):
+    """Tolerances and budgets of a run; a pytree of scalars, traced (a new value never recompiles).
+
+    - `grad = 1e-9`: the stopping test `‖∇L(w)‖_F ≤ grad` (absolute).
+    - `rtol = 1e-7`, `atol = 1e-9`: the step-size controller (and the implicit solver's Newton).
+    - `t_max = 1e4`: the time budget (for optax methods `t = steps · learning_rate`).
+    - `max_steps = 1e5`: the step budget (attempted steps, accepted or not).
+    - `dwell = 1.0`, `dwell_rel = 0.25`: the gradient test must hold over
+      `[t_b, t_b + dwell + dwell_rel·t_b]` (see the module docstring).
+    - `divergence = 1e6`: `‖w‖_F` above which the run is `diverged`.
+    - `polish_radius = 1e-3`: the polish never moves further than this from the flow's end point.
+    - `learning_rate = 1e-2`: step size of the optax methods (ignored by the flow).
+    - `classify_grad = 1e-8`: the classifier's criticality threshold (see `Tolerances.grad`).
+    - `classify_eig = 1e-6`: the classifier's zero-eigenvalue threshold (`Tolerances.eig`).
+    - `classify_loss = 1e-8`: the classifier's global-minimum threshold (`Tolerances.loss`).
+    - `index_set = 1e-6`: the tolerance of the index-set oracle.
+    """
+
+    grad: Any = 1e-9
+    rtol: Any = 1e-7
+    atol: Any = 1e-9
+    t_max: Any = 1e4
+    max_steps: Any = 100_000
+    dwell: Any = 1.0
+    dwell_rel: Any = 0.25
+    divergence: Any = 1e6
+    polish_radius: Any = 1e-3
+    learning_rate: Any = 1e-2
+    classify_grad: Any = 1e-8
+    classify_eig: Any = 1e-6
+    classify_loss: Any = 1e-8
+    index_set: Any = 1e-6
+
+    @classmethod
+    def for_precision(cls, precision: str = "float64", **overrides) -> FlowTolerances:
+        """Defaults for a precision: float32 cannot resolve `‖∇L‖ ≤ 1e-9`, so its flow stops at
+        `grad = 1e-4` (`rtol = 1e-5`, `atol = 1e-6`) and the float64 polish does the rest."""
+        if precision not in PRECISIONS:
+            raise GeomflowError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        base = cls() if precision == "float64" else cls(grad=1e-4, rtol=1e-5, atol=1e-6, polish_radius=1e-2)
+        for k in overrides:
+            if k not in cls._fields:
+                raise GeomflowError(f"unknown tolerance {k!r}; accepted: {', '.join(cls._fields)}")
+        return base._replace(**{k: v for k, v in overrides.items() if v is not None})
+
+    def as_arrays(self, dtype=None) -> FlowTolerances:
+        """The same tolerances as 0-d arrays (float64 unless `dtype`; `max_steps` int64/int32)."""
+        dtype = dtype or jnp.result_type(float)
+        it = jnp.result_type(int)
+        return FlowTolerances(
+            *[jnp.asarray(v, dtype=it if k == "max_steps" else dtype) for k, v in self._asdict().items()]
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowConfig:
+    """The static part of a run (changing it recompiles): method, solver, precision, polish.
+
+    - `method`: `"flow"` (diffrax) or an optax optimiser `"gd"`, `"momentum"` (0.9), `"adam"`.
+    - `solver`: the diffrax solver of the flow; default `"kvaerno5"` (L-stable, implicit), which
+      met the stopping test where the explicit `"tsit5"` stalled at a gradient-norm floor.
+    - `precision`: `"float64"` or `"float32"` for the integration (classification is float64).
+    - `polish_iters`: Levenberg–Marquardt iterations of the polish.
+    """
+
+    method: str = "flow"
+    solver: str = "kvaerno5"
+    precision: str = "float64"
+    polish_iters: int = 8
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise GeomflowError(f"unknown method {self.method!r}; accepted: {', '.join(METHODS)}")
+        if self.solver not in SOLVERS:
+            raise GeomflowError(f"unknown solver {self.solver!r}; accepted: {', '.join(SOLVERS)}")
+        if self.precision not in PRECISIONS:
+            raise GeomflowError(
+                f"unknown precision {self.precision!r}; accepted: {', '.join(PRECISIONS)}"
+            )
+
+    @property
+    def dtype(self):
+        return jnp.float32 if self.precision == "float32" else jnp.float64
+
+
+class MemberState(NamedTuple):
+    """The complete state of one run between rounds (a pytree; batched with a leading axis)."""
+
+    y: jax.Array  # flat weights
+    y0: jax.Array  # flat initial weights (for the δ drift)
+    t: jax.Array
+    dt: jax.Array  # next step size (flow) / unused (optax)
+    solver_state: Any  # diffrax solver state, or the optax state
+    controller_state: Any
+    made_jump: jax.Array
+    steps: jax.Array  # attempted steps
+    accepted: jax.Array
+    t_below: jax.Array  # when the gradient test last became true (inf while false)
+    grad_norm: jax.Array
+    max_drift: jax.Array  # max relative δ drift seen at accepted steps
+    status: jax.Array
+
+
+class FlowRecord(NamedTuple):
+    """The per-sample record (all fields scalars per sample except `fibre`, of length `b`)."""
+
+    index: Any
+    status: Any
+    label: Any  # class code if converged, else -1
+    loss: Any
+    loss_star: Any
+    gap: Any
+    grad_norm: Any
+    grad_norm_flow: Any
+    t: Any
+    steps: Any
+    accepted: Any
+    delta_drift: Any
+    polish_step: Any
+    eig_min: Any
+    eig_max: Any
+    n_negative: Any
+    n_zero: Any
+    rank_dmu: Any
+    index_set: Any
+    index_set_valid: Any
+    fibre: Any
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces of the kernel
+
+
+def _solver(name: str, tol: FlowTolerances):
+    import diffrax
+    import optimistix as optx
+
+    if name in ("kvaerno5", "kvaerno3"):
+        root = diffrax.VeryChord(rtol=tol.rtol, atol=tol.atol, norm=optx.rms_norm)
+        cls = diffrax.Kvaerno5 if name == "kvaerno5" else diffrax.Kvaerno3
+        return cls(root_finder=root)
+    return {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.Dopri8,
+            "bosh3": diffrax.Bosh3}[name]()
+
+
+def _optimiser(method: str, lr):
+    import optax
+
+    if method == "gd":
+        return optax.sgd(lr)
+    if method == "momentum":
+        return optax.sgd(lr, momentum=0.9)
+    return optax.adam(lr)
+
+
+def _flat_fns(spec: ProblemSpec):
+    arch = spec.arch
+
+    def f(v, loss):
+        return network_loss(loss, unflatten_weights(arch, v))
+
+    def drift(v0, v):
+        w0, w = unflatten_weights(arch, v0), unflatten_weights(arch, v)
+        d0, d1 = balance_invariants(w0), balance_invariants(w)
+        if not d0:
+            return jnp.zeros((), v.dtype)
+        num = jnp.max(jnp.stack([jnp.linalg.norm(a - b) for a, b in zip(d0, d1)]))
+        return num / jnp.maximum(1.0, jnp.maximum(jnp.sum(v0 * v0), jnp.sum(v * v)))
+
+    return f, jax.grad(f), drift
+
+
+def _test_and_status(spec, tol, t, v, gnorm, t_below, steps, status_in):
+    """Update the dwell clock and the status after a step (shared by flow and optax)."""
+    below = gnorm <= tol.grad
+    t_below = jnp.where(below, jnp.minimum(t_below, t), jnp.inf)
+    done = below & (t - t_below >= tol.dwell + tol.dwell_rel * t_below)
+    finite = jnp.isfinite(gnorm) & jnp.all(jnp.isfinite(v))
+    status = jnp.where(done, CONVERGED, RUNNING)
+    status = jnp.where((status == RUNNING) & ((t >= tol.t_max) | (steps >= tol.max_steps)),
+                       BUDGET_EXHAUSTED, status)
+    status = jnp.where(jnp.linalg.norm(v) > tol.divergence, DIVERGED, status)
+    status = jnp.where(finite, status, NON_FINITE)
+    status = jnp.where(status_in == RUNNING, status, status_in).astype(jnp.int32)
+    return t_below, status
+
+
+def init_member(spec: ProblemSpec, config: FlowConfig, loss, weights0, tol: FlowTolerances) -> MemberState:
+    """The state of one run at `t = 0` (jittable; `spec`, `config` static)."""
+    dtype = config.dtype
+    f, grad, drift = _flat_fns(spec)
+    v = flatten_weights(weights0).astype(dtype)
+    g = grad(v, loss)
+    gnorm = jnp.linalg.norm(g)
+    zero = jnp.zeros((), dtype)
+    t_below = jnp.where(gnorm <= tol.grad, zero, jnp.inf).astype(dtype)
+    if config.method == "flow":
+        import diffrax
+
+        solver = _solver(config.solver, tol)
+        term = diffrax.ODETerm(lambda t, y, args: -grad(y, args))
+        controller = diffrax.PIDController(rtol=tol.rtol, atol=tol.atol)
+        t1, cstate = controller.init(term, zero, tol.t_max, v, None, loss, solver.func,
+                                     solver.error_order(term))
+        dt = (jnp.minimum(t1, tol.t_max) - zero).astype(dtype)
+        sstate = solver.init(term, zero, zero + dt, v, loss)
+        cstate = jax.tree.map(jnp.asarray, cstate)
+    else:
+        opt = _optimiser(config.method, tol.learning_rate)
+        sstate = opt.init(v)
+        cstate = ()
+        dt = jnp.asarray(tol.learning_rate, dtype)
+    finite = jnp.isfinite(gnorm) & jnp.all(jnp.isfinite(v))
+    status = jnp.where(finite, RUNNING, NON_FINITE).astype(jnp.int32)
+    return MemberState(
+        y=v, y0=v, t=zero, dt=dt, solver_state=sstate, controller_state=cstate,
+        made_jump=jnp.asarray(False), steps=jnp.zeros((), jnp.int32),
+        accepted=jnp.zeros((), jnp.int32), t_below=t_below, grad_norm=gnorm,
+        max_drift=zero, status=status,
+    )
+
+
+def advance_member(spec: ProblemSpec, config: FlowConfig, state: MemberState, loss,
+                   tol: FlowTolerances, n_steps) -> MemberState:
+    """At most `n_steps` more steps of one run (stops early when its status is decided).
+
+    Jittable; `n_steps` may be traced. The loop carries the full state, so `k` rounds of `n`
+    steps give exactly the same trajectory as one call with `k·n` steps.
+    """
+    f, grad, drift = _flat_fns(spec)
+    tol = jax.tree.map(lambda a: jnp.asarray(a).astype(config.dtype) if jnp.asarray(a).dtype.kind == "f" else a, tol)
+
+    if config.method == "flow":
+        import diffrax
+
+        solver = _solver(config.solver, tol)
+        term = diffrax.ODETerm(lambda t, y, args: -grad(y, args))
+        controller = diffrax.PIDController(rtol=tol.rtol, atol=tol.atol)
+        order = solver.error_order(term)
+
+        def step(s: MemberState) -> MemberState:
+            t0 = s.t
+            t1 = jnp.minimum(t0 + s.dt, tol.t_max)
+            y1, yerr, _, sstate, res = solver.step(term, t0, t1, s.y, loss, s.solver_state, s.made_jump)
+            yerr = jax.tree.map(lambda e: jnp.where(jnp.isnan(e), jnp.inf, e), yerr)
+            keep, tprev, tnext, jump, cstate, _ = controller.adapt_step_size(
+                t0, t1, s.y, y1, loss, yerr, order, s.controller_state
+            )
+            tnext = jnp.where(tnext > tol.t_max * (1 - 1e-12), tol.t_max, tnext)
+            y = jnp.where(keep, y1, s.y)
+            sstate = jax.tree.map(lambda a, b: jnp.where(keep, a, b), sstate, s.solver_state)
+            jump = jnp.where(keep, jump, s.made_jump)
+            t = jnp.where(keep, tprev, t0)
+            dt = jnp.maximum(tnext - t, jnp.finfo(config.dtype).tiny)
+            return s._replace(y=y, t=t.astype(config.dtype), dt=dt.astype(config.dtype),
+                              solver_state=sstate, controller_state=cstate, made_jump=jump,
+                              accepted=s.accepted + keep.astype(jnp.int32)), keep
+    else:
+        opt = _optimiser(config.method, tol.learning_rate)
+
+        def step(s: MemberState) -> MemberState:
+            import optax
+
+            g = grad(s.y, loss)
+            updates, ostate = opt.update(g, s.solver_state, s.y)
+            y = optax.apply_updates(s.y, updates)
+            return s._replace(y=y, t=s.t + tol.learning_rate, solver_state=ostate,
+                              accepted=s.accepted + 1), jnp.asarray(True)
+
+    def cond(c):
+        s, k = c
+        return (s.status == RUNNING) & (k < n_steps)
+
+    def body(c):
+        s, k = c
+        s, keep = step(s)
+        steps = s.steps + 1
+        gnorm = jnp.linalg.norm(grad(s.y, loss))
+        gnorm = jnp.where(keep, gnorm, s.grad_norm)
+        d = jnp.where(keep, drift(s.y0, s.y), 0.0)
+        t_below, status = _test_and_status(spec, tol, s.t, s.y, gnorm, s.t_below, steps, s.status)
+        s = s._replace(steps=steps, grad_norm=gnorm, t_below=t_below.astype(s.t_below.dtype),
+                       max_drift=jnp.maximum(s.max_drift, d), status=status)
+        return s, k + 1
+
+    state, _ = jax.lax.while_loop(cond, body, (state, jnp.zeros((), jnp.int32)))
+    return state
+
+
+def loss_star_of(spec: ProblemSpec, loss):
+    """`L*` where it is known (quadratic loss: Eckart–Young; perturbed filling: 0), else `None`."""
+    arch = spec.arch
+    if spec.loss == "quadratic":
+        from ._oracles import global_min_value
+
+        return global_min_value(loss.X, loss.Y, arch.rank)
+    if arch.filling:
+        return jnp.zeros((), loss.A.dtype)
+    return None
+
+
+def no_bad_minima(spec: ProblemSpec) -> bool:
+    """Whether theory excludes non-global local minima: quadratic loss (Baldi–Hornik,
+    Kawaguchi), or a convex loss on a filling architecture (Laurent–von Brecht)."""
+    return spec.loss == "quadratic" or spec.arch.filling
+
+
+def polish(f, v_end, loss, radius, iters: int):
+    """Guarded Levenberg–Marquardt on `∇L = 0` from `v_end` (see the module docstring).
+
+    **Returns:** `(v, accepted_steps)`; `‖v − v_end‖ ≤ radius`, `L(v) ≤ L(v_end)` (up to one rounding
+    unit of `L`) and `‖∇L(v)‖ ≤ ‖∇L(v_end)‖`.
+    """
+    grad = jax.grad(f)
+    hess = jax.hessian(f)
+    eps = jnp.finfo(v_end.dtype).eps
+
+    def body(_, c):
+        v, L, gn, m, n_acc = c
+        g = grad(v, loss)
+        H = hess(v, loss)
+        lam, E = jnp.linalg.eigh(0.5 * (H + H.T))
+        scale = jnp.maximum(1.0, jnp.max(jnp.abs(lam))) ** 2
+        step = -E @ ((lam / (lam * lam + m * scale)) * (E.T @ g))
+        vn = v + step
+        Ln = f(vn, loss)
+        gnn = jnp.linalg.norm(grad(vn, loss))
+        ok = (
+            (jnp.linalg.norm(vn - v_end) <= radius)
+            & (Ln <= L + 2 * eps * jnp.abs(L))
+            & (gnn < gn)
+            & jnp.isfinite(Ln)
+            & jnp.isfinite(gnn)
+        )
+        return (jnp.where(ok, vn, v), jnp.where(ok, Ln, L), jnp.where(ok, gnn, gn),
+                jnp.where(ok, m * 1e-3, m * 1e3), n_acc + ok.astype(jnp.int32))
+
+    L0 = f(v_end, loss)
+    g0 = jnp.linalg.norm(grad(v_end, loss))
+    m0 = jnp.asarray(1e-14, v_end.dtype)
+    v, _, _, _, n_acc = jax.lax.fori_loop(0, iters, body, (v_end, L0, g0, m0, jnp.zeros((), jnp.int32)))
+    return v, n_acc
+
+
+def finalise_member(spec: ProblemSpec, config: FlowConfig, seed, index, y_end, y0,
+                    state_summary, tol: FlowTolerances) -> FlowRecord:
+    """Polish and classify one finished run in float64, and build its [`FlowRecord`][].
+
+    `state_summary = (status, t, steps, accepted, grad_norm_flow, max_drift)`. The problem is
+    re-sampled in float64 from `(seed, index)`, so float32 runs are classified exactly like
+    float64 ones. Jittable; vmappable in everything but `spec`, `config`.
+    """
+    from ._critical import Tolerances, classify_critical_point
+
+    status, t, steps, accepted, gflow, max_drift = state_summary
+    arch = spec.arch
+    loss, _ = sample_problem(spec, seed, index, jnp.float64)
+    f, grad, drift = _flat_fns(spec)
+    tol = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64) if jnp.asarray(a).dtype.kind == "f" else a, tol)
+    v_end = jnp.asarray(y_end, jnp.float64)
+    converged = status == CONVERGED
+    v_start = jnp.where(converged, v_end, jnp.zeros_like(v_end))
+    v, _ = polish(f, v_start, loss, tol.polish_radius, config.polish_iters)
+    v = jnp.where(converged, v, v_end)
+    w = unflatten_weights(arch, v)
+    L_star = loss_star_of(spec, loss)
+    ctol = Tolerances(grad=tol.classify_grad, eig=tol.classify_eig, loss=tol.classify_loss)
+    rep = classify_critical_point(loss, w, loss_star=L_star, no_bad_minima=no_bad_minima(spec),
+                                  tolerances=ctol)
+    label = jnp.where(converged, rep.label, -1).astype(jnp.int32)
+    drift_final = drift(jnp.asarray(y0, jnp.float64), v_end)
+    if spec.loss == "quadratic":
+        from ._oracles import critical_index_set
+
+        S, S_valid = critical_index_set(loss.X, loss.Y, product(w), tol=tol.index_set)
+    else:
+        S, S_valid = jnp.asarray(-1, jnp.int32), jnp.asarray(False)
+    fibre = _fibre(w, arch)
+    Ls = jnp.asarray(jnp.nan if L_star is None else L_star, jnp.float64)
+    return FlowRecord(
+        index=jnp.asarray(index, jnp.int64), status=status.astype(jnp.int32), label=label,
+        loss=rep.loss, loss_star=Ls, gap=rep.loss - Ls, grad_norm=rep.grad_norm,
+        grad_norm_flow=jnp.asarray(gflow, jnp.float64), t=jnp.asarray(t, jnp.float64),
+        steps=steps.astype(jnp.int32), accepted=accepted.astype(jnp.int32),
+        delta_drift=jnp.maximum(jnp.asarray(max_drift, jnp.float64), drift_final),
+        polish_step=jnp.linalg.norm(v - v_end), eig_min=rep.eig_min, eig_max=rep.eig_max,
+        n_negative=rep.n_negative.astype(jnp.int32), n_zero=rep.n_zero.astype(jnp.int32),
+        rank_dmu=jnp.asarray(rep.rank_dmu).astype(jnp.int32), index_set=S.astype(jnp.int32),
+        index_set_valid=S_valid, fibre=fibre,
+    )
+
+
+def _fibre(w, arch):
+    """Fibre-component label in {±1}^b (0 where `geomflow._fibres` is not available)."""
+    try:
+        from ._fibres import fibre_label
+    except ImportError:  # pragma: no cover - the fibres module is optional here
+        return jnp.zeros((arch.b,), jnp.int8)
+    return jnp.asarray(fibre_label(w), jnp.int8).reshape((arch.b,))
+
+
+def solve_one(spec: ProblemSpec, seed, index, tolerances: FlowTolerances | None = None,
+              config: FlowConfig = FlowConfig()) -> FlowRecord:
+    """Run sample `index` of `spec` to its end and return its [`FlowRecord`][] (one sample).
+
+    Samples the problem (`fold_in(key(seed), index)`), integrates `ẇ = −∇L(w)` (or runs the
+    optax method) until the stopping rule decides, polishes and classifies. The batched runner
+    gives the same record for the same `(spec, seed, index)`.
+
+    **Arguments:**
+
+    - `spec`: the [`ProblemSpec`][] (static).
+    - `seed`, `index`: integers (may be traced).
+    - `tolerances`: a [`FlowTolerances`][] (default: `FlowTolerances.for_precision(config.precision)`).
+    - `config`: the [`FlowConfig`][] (static).
+
+    **Returns:** a [`FlowRecord`][].
+
+    Examples:
+        >>> from geomflow._critical import CLASS_NAMES
+        >>> rec = solve_one(ProblemSpec((2, 2, 2), data="whitened"), 0, 0)
+        >>> STATUS_NAMES[int(rec.status)], CLASS_NAMES[int(rec.label)]
+        ('converged', 'global_min')
+    """
+    tol = tolerances if tolerances is not None else FlowTolerances.for_precision(config.precision)
+    tol = tol.as_arrays()
+    return _solve_one_jit(spec, config, jnp.asarray(seed), jnp.asarray(index), tol)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _solve_one_jit(spec, config, seed, index, tol):
+    loss, w0 = sample_problem(spec, seed, index, jnp.float64)
+    loss_c = jax.tree.map(lambda a: a.astype(config.dtype), loss)
+    w0 = tuple(W.astype(config.dtype) for W in w0)
+    s = init_member(spec, config, loss_c, w0, tol)
+    s = advance_member(spec, config, s, loss_c, tol, tol.max_steps)
+    summary = (s.status, s.t, s.steps, s.accepted, s.grad_norm, s.max_drift)
+    return finalise_member(spec, config, seed, index, s.y, s.y0, summary, tol)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batching: a pool of slots that runs in rounds, refills and compacts.
+
+
+class BatchStats(NamedTuple):
+    """Work accounting of [`run_batch`][].
+
+    - `needed`: member steps the runs needed (the sum of their step counts);
+    - `executed`: member steps the devices executed (lockstep: per device and round, the
+      slowest member's steps times the number of slots, dead slots included);
+    - `rounds`, `compiles`: rounds run and distinct pool shapes used.
+    """
+
+    needed: int
+    executed: int
+    rounds: int
+    pool_sizes: tuple
+
+    @property
+    def useful_work_fraction(self) -> float:
+        return self.needed / self.executed if self.executed else 1.0
+
+
+_RAW_FIELDS = ("y", "y0", "status", "t", "steps", "accepted", "grad_norm", "max_drift")
+
+
+def _mesh(n_devices: int):
+    devices = jax.devices()[:n_devices]
+    if len(devices) < n_devices:
+        raise GeomflowError(f"asked for {n_devices} devices, JAX sees {len(jax.devices())}")
+    return jax.make_mesh((n_devices,), ("batch",), axis_types=(jax.sharding.AxisType.Auto,),
+                         devices=devices)
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_kernels(spec: ProblemSpec, config: FlowConfig, n_devices: int):
+    """Jitted, vmapped (and, for several devices, shard_mapped) init / advance / merge."""
+    dtype = config.dtype
+
+    def init_one(seed, index, valid, tol):
+        loss, w0 = sample_problem(spec, seed, index, jnp.float64)
+        loss = jax.tree.map(lambda a: a.astype(dtype), loss)
+        w0 = tuple(W.astype(dtype) for W in w0)
+        s = init_member(spec, config, loss, w0, tol)
+        return s._replace(status=jnp.where(valid, s.status, BUDGET_EXHAUSTED).astype(jnp.int32)), loss
+
+    def advance_one(state, loss, tol, n):
+        return advance_member(spec, config, state, loss, tol, n)
+
+    init_b = jax.vmap(init_one, in_axes=(None, 0, 0, None))
+    adv_b = jax.vmap(advance_one, in_axes=(0, 0, None, None))
+    if n_devices > 1:
+        from jax.sharding import PartitionSpec as Pspec
+
+        mesh = _mesh(n_devices)
+        B, R = Pspec("batch"), Pspec()
+        init_b = jax.shard_map(init_b, mesh=mesh, in_specs=(R, B, B, R), out_specs=(B, B),
+                               check_vma=False)
+        adv_b = jax.shard_map(adv_b, mesh=mesh, in_specs=(B, B, R, R), out_specs=B,
+                              check_vma=False)
+
+    @jax.jit
+    def merge(mask, new, old):
+        return jax.tree.map(lambda a, b: jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+                            new, old)
+
+    return jax.jit(init_b), jax.jit(adv_b), merge
+
+
+def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, tolerances=None, *,
+              pool_size: int = 256, round_steps: int = 200, n_devices: int = 1,
+              shrink: int = 4, on_finished=None):
+    """Run many samples to their end in a pool of slots that never waits for its slowest member.
+
+    Every round advances each live slot by at most `round_steps` steps (a vmapped while loop, so a
+    round costs as much as its slowest member, at most `round_steps`); then finished members leave
+    the pool, free slots are refilled from the queue of `indices`, and once the queue is empty the
+    pool is compacted to `pool_size/shrink`, `…/shrink²`, … slots as members finish. A member's
+    state (weights, time, next step size, solver and controller state) is carried between rounds
+    unchanged, so its trajectory does not depend on the pool, the rounds, or the devices.
+
+    **Arguments:**
+
+    - `spec`, `config`: the problem and the run configuration (static).
+    - `seed`: the sweep seed; `indices`: the global sample indices to run (any order).
+    - `tolerances`: a [`FlowTolerances`][] (traced; default for the precision).
+    - `pool_size`: slots (rounded up to a multiple of `n_devices`); `round_steps`: steps per round.
+    - `n_devices`: shard the pool over this many devices with `shard_map` (a 1-D mesh).
+    - `on_finished`: optional callback `f(indices, raw)` called as members finish.
+
+    **Returns:** `(raw, stats)`: `raw` a dict of numpy arrays (`y`, `y0`, `status`, `t`, `steps`,
+    `accepted`, `grad_norm`, `max_drift`) in the order of `indices`, and a [`BatchStats`][].
+    Finish them with [`finalise_batch`][].
+    """
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    n = indices.size
+    tol = (tolerances if tolerances is not None else FlowTolerances.for_precision(config.precision)).as_arrays()
+    init_b, adv_b, merge = _batch_kernels(spec, config, n_devices)
+    unit = n_devices
+    P = max(unit, -(-min(pool_size, max(n, 1)) // unit) * unit)
+    seed_a = jnp.asarray(seed)
+    d_w = spec.arch.num_params
+    raw = {
+        "y": np.zeros((n, d_w)), "y0": np.zeros((n, d_w)), "status": np.full(n, RUNNING, np.int32),
+        "t": np.zeros(n), "steps": np.zeros(n, np.int32), "accepted": np.zeros(n, np.int32),
+        "grad_norm": np.zeros(n), "max_drift": np.zeros(n),
+    }
+    if n == 0:
+        return raw, BatchStats(0, 0, 0, ())
+    pos_of = {}  # position in `indices` of each slot's member
+    slot_pos = np.full(P, -1, np.int64)
+    take = min(P, n)
+    slot_pos[:take] = np.arange(take)
+    nxt = take
+
+    def fresh(positions):
+        idx = np.where(positions >= 0, indices[np.maximum(positions, 0)], 0)
+        return init_b(seed_a, jnp.asarray(idx), jnp.asarray(positions >= 0), tol)
+
+    state, loss = fresh(slot_pos)
+    needed = executed = rounds = 0
+    sizes = [P]
+    n_steps = jnp.asarray(round_steps, jnp.int32)
+    while True:
+        before = np.asarray(state.steps)
+        state = adv_b(state, loss, tol, n_steps)
+        rounds += 1
+        status = np.asarray(state.status)
+        steps = np.asarray(state.steps)
+        per_dev = (steps - before).reshape(unit, -1)
+        executed += int(per_dev.max(axis=1).sum()) * (slot_pos.size // unit)
+        done = (status != RUNNING) & (slot_pos >= 0)
+        if done.any():
+            slots = np.nonzero(done)[0]
+            pos = slot_pos[slots]
+            host = {k: np.asarray(getattr(state, k))[slots] for k in _RAW_FIELDS}
+            for k in _RAW_FIELDS:
+                raw[k][pos] = host[k]
+            needed += int(host["steps"].sum())
+            if on_finished is not None:
+                on_finished(indices[pos], host)
+            slot_pos[slots] = -1
+        free = np.nonzero(slot_pos < 0)[0]
+        if nxt < n and free.size:
+            k = min(free.size, n - nxt)
+            new_pos = np.full(slot_pos.size, -1, np.int64)
+            new_pos[free[:k]] = np.arange(nxt, nxt + k)
+            nxt += k
+            new_state, new_loss = fresh(new_pos)
+            mask = jnp.asarray(new_pos >= 0)
+            state, loss = merge(mask, (new_state, new_loss), (state, loss))
+            slot_pos = np.where(new_pos >= 0, new_pos, slot_pos)
+        live = np.nonzero(slot_pos >= 0)[0]
+        if live.size == 0:
+            break
+        small = slot_pos.size // shrink
+        if nxt >= n and small >= unit and small % unit == 0 and live.size <= small:
+            sel = np.concatenate([live, np.full(small - live.size, live[0])])
+            state, loss = jax.tree.map(lambda a: a[jnp.asarray(sel)], (state, loss))
+            pad = np.arange(small) >= live.size
+            state = state._replace(status=jnp.where(jnp.asarray(pad), BUDGET_EXHAUSTED, state.status))
+            slot_pos = np.where(pad, -1, slot_pos[sel])
+            sizes.append(small)
+    return raw, BatchStats(needed, executed, rounds, tuple(sizes))
+
+
+@functools.lru_cache(maxsize=64)
+def _finalise_kernel(spec: ProblemSpec, config: FlowConfig):
+    def one(seed, index, y, y0, status, t, steps, accepted, gnorm, drift, tol):
+        return finalise_member(spec, config, seed, index, y, y0,
+                               (status, t, steps, accepted, gnorm, drift), tol)
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0, 0, 0, 0, 0, 0, 0, None)))
+
+
+FINALISE_BATCH = 64
+
+
+def finalise_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, raw: dict,
+                   tolerances=None) -> dict:
+    """Polish, classify and record finished runs (float64), in fixed batches of 64.
+
+    **Returns:** a dict of numpy arrays, one entry per [`FlowRecord`][] field.
+    """
+    indices = np.asarray(indices, np.int64)
+    tol = (tolerances if tolerances is not None else FlowTolerances.for_precision(config.precision)).as_arrays()
+    fn = _finalise_kernel(spec, config)
+    n = indices.size
+    out = []
+    for a in range(0, n, FINALISE_BATCH):
+        b = min(n, a + FINALISE_BATCH)
+        sel = np.arange(a, a + FINALISE_BATCH)
+        sel = np.where(sel < b, sel, a)
+        args = [raw[k][sel] for k in ("y", "y0", "status", "t", "steps", "accepted", "grad_norm",
+                                       "max_drift")]
+        rec = fn(jnp.asarray(seed), jnp.asarray(indices[sel]), *map(jnp.asarray, args), tol)
+        out.append({k: np.asarray(v)[: b - a] for k, v in rec._asdict().items()})
+    if not out:
+        b = spec.arch.b
+        return {k: np.zeros((0, b) if k == "fibre" else (0,)) for k in FlowRecord._fields}
+    return {k: np.concatenate([o[k] for o in out]) for k in FlowRecord._fields}

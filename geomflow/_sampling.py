@@ -1,0 +1,188 @@
+"""Per-sample random problems for Monte Carlo sweeps: data, losses and initialisations.
+
+Every sample is a pure function of `(seed, index)`: its key is `fold_in(key(seed), index)`, split
+into **separate streams** for the data and for the initialisation
+(`fold_in(k, 0)` and `fold_in(k, 1)`). A sample therefore never depends on the batch it is
+computed in, on the chunking of a sweep, or on the number of devices; and two sweeps that differ
+only in the initialisation see exactly the same data.
+
+Data models (`ProblemSpec.data`), for the quadratic loss `ℓ_{X,Y}(M) = ‖MX − Y‖_F²`:
+
+- `gaussian`: `X ∈ R^{d_0×s}`, `Y ∈ R^{d_h×s}` with i.i.d. N(0, 1) entries;
+- `whitened`: as `gaussian` but `X` has orthonormal rows (`XXᵀ = I`), so
+  `ℓ(M) = ‖M − YXᵀ‖² + const`;
+- `teacher`: `Y = M_teacher X + noise·E`, `M_teacher = G_h ⋯ G_1` a product of Gaussian matrices
+  of the same widths with entries `N(0, 1/d_{i−1})` (so of rank `≤ r`), `E` standard Gaussian.
+
+For the perturbed distance `ℓ_{A,Q}(M) = ‖A·vec(M − Q)‖²` (`ProblemSpec.loss = "perturbed"`),
+`A ∈ R^{N×N}` (`N = d_h d_0`) and `Q ∈ R^{d_h×d_0}` have i.i.d. N(0, 1) entries (the model that
+reproduces the talk's ED table, MATH.md §3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from ._errors import GeomflowError
+from ._losses import PerturbedDistance, QuadraticLoss
+from ._networks import INITIALISATIONS, Architecture, architecture, initialise
+
+DATA_MODELS = ("gaussian", "whitened", "teacher")
+LOSS_KINDS = ("quadratic", "perturbed")
+
+_DATA_STREAM, _INIT_STREAM = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemSpec:
+    """What one random sample of a sweep is: widths, loss, data model and initialisation.
+
+    Hashable (it is a static argument of the jitted kernels); validated on construction.
+
+    **Arguments:**
+
+    - `widths`: `(d_0, …, d_h)`.
+    - `loss`: `"quadratic"` (`‖MX − Y‖²`) or `"perturbed"` (`‖A·vec(M − Q)‖²`).
+    - `data`: `"gaussian"`, `"whitened"` or `"teacher"` (quadratic loss only).
+    - `n_data`: the number `s` of data points; default `max(10, 2·d_0)`.
+    - `noise`: the noise level of the teacher–student model.
+    - `init`: `"gaussian"`, `"balanced"` or `"orthogonal"` (see `geomflow._networks`).
+    - `init_scale`: the scale of the initialisation (e.g. `1e-3` for a small one).
+
+    **Raises:** `GeomflowError` for unknown names or a non-positive scale.
+
+    Examples:
+        >>> spec = ProblemSpec((3, 2, 2, 3), data="whitened", init_scale=0.1)
+        >>> spec.num_data
+        10
+    """
+
+    widths: tuple[int, ...]
+    loss: str = "quadratic"
+    data: str = "gaussian"
+    n_data: int | None = None
+    noise: float = 0.1
+    init: str = "gaussian"
+    init_scale: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", architecture(self.widths).widths)
+        if self.loss not in LOSS_KINDS:
+            raise GeomflowError(f"unknown loss {self.loss!r}; accepted: {', '.join(LOSS_KINDS)}")
+        if self.data not in DATA_MODELS:
+            raise GeomflowError(f"unknown data model {self.data!r}; accepted: {', '.join(DATA_MODELS)}")
+        if self.init not in INITIALISATIONS:
+            raise GeomflowError(
+                f"unknown initialisation {self.init!r}; accepted: {', '.join(sorted(INITIALISATIONS))}"
+            )
+        if not (float(self.init_scale) >= 0.0) or self.init_scale != self.init_scale:
+            raise GeomflowError(f"init_scale must be a non-negative number, got {self.init_scale!r}")
+        object.__setattr__(self, "init_scale", float(self.init_scale))
+        object.__setattr__(self, "noise", float(self.noise))
+        if self.n_data is not None:
+            n = self.n_data
+            if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+                raise GeomflowError(f"n_data must be a positive integer, got {n!r}")
+        if self.data == "whitened" and self.num_data < self.widths[0]:
+            raise GeomflowError(
+                f"whitened data needs n_data ≥ d_0 = {self.widths[0]} (XXᵀ = I), got {self.num_data}"
+            )
+
+    @property
+    def arch(self) -> Architecture:
+        return architecture(self.widths)
+
+    @property
+    def num_data(self) -> int:
+        return self.n_data if self.n_data is not None else max(10, 2 * self.widths[0])
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["widths"] = list(self.widths)
+        d["n_data"] = self.num_data
+        return d
+
+
+def sample_keys(seed, index) -> tuple[jax.Array, jax.Array]:
+    """The data key and the initialisation key of sample `index` under `seed`.
+
+    `k = fold_in(key(seed), index)`; data from `fold_in(k, 0)`, initialisation from
+    `fold_in(k, 1)`. Jittable and vmappable in `index` (and `seed`).
+
+    Examples:
+        >>> import jax
+        >>> kd, ki = sample_keys(0, 7)
+        >>> bool((jax.random.key_data(kd) != jax.random.key_data(ki)).any())
+        True
+    """
+    k = jax.random.fold_in(jax.random.key(seed), index)
+    return jax.random.fold_in(k, _DATA_STREAM), jax.random.fold_in(k, _INIT_STREAM)
+
+
+def _orthonormal_rows(key, m: int, s: int, dtype) -> jax.Array:
+    G = jax.random.normal(key, (s, m), dtype=dtype)
+    Qm, R = jnp.linalg.qr(G)
+    return (Qm * jnp.sign(jnp.diagonal(R))[None, :]).T
+
+
+def sample_data(key: jax.Array, spec: ProblemSpec, dtype=None):
+    """The loss of one sample (a `QuadraticLoss` or a `PerturbedDistance` pytree).
+
+    **Arguments:**
+
+    - `key`: the sample's data key (see [`sample_keys`][]).
+    - `spec`: the [`ProblemSpec`][].
+    - `dtype`: floating dtype (default: JAX's default float).
+
+    **Returns:** the loss pytree.
+    """
+    dtype = dtype or jnp.result_type(float)
+    d = spec.widths
+    d0, dh, s = d[0], d[-1], spec.num_data
+    kx, ky, kt, kn = jax.random.split(key, 4)
+    if spec.loss == "perturbed":
+        N = d0 * dh
+        A = jax.random.normal(kx, (N, N), dtype=dtype)
+        Q = jax.random.normal(ky, (dh, d0), dtype=dtype)
+        return PerturbedDistance(A, Q)
+    if spec.data == "whitened":
+        X = _orthonormal_rows(kx, d0, s, dtype)
+    else:
+        X = jax.random.normal(kx, (d0, s), dtype=dtype)
+    if spec.data == "teacher":
+        keys = jax.random.split(kt, len(d) - 1)
+        M = None
+        for i, k in enumerate(keys, start=1):
+            G = jax.random.normal(k, (d[i], d[i - 1]), dtype=dtype) / jnp.sqrt(d[i - 1]).astype(dtype)
+            M = G if M is None else G @ M
+        Y = M @ X + spec.noise * jax.random.normal(kn, (dh, s), dtype=dtype)
+    else:
+        Y = jax.random.normal(ky, (dh, s), dtype=dtype)
+    return QuadraticLoss(X, Y)
+
+
+def sample_init(key: jax.Array, spec: ProblemSpec, dtype=None) -> tuple:
+    """The initial weights `(W_1, …, W_h)` of one sample, from its initialisation key."""
+    return initialise(spec.init, key, spec.arch, spec.init_scale, dtype)
+
+
+def sample_problem(spec: ProblemSpec, seed, index, dtype=None):
+    """Loss and initial weights of sample `index`: `(loss, weights0)`.
+
+    Jittable and vmappable in `seed` and `index` (`spec` is static).
+
+    Examples:
+        >>> spec = ProblemSpec((2, 2, 2), data="whitened")
+        >>> loss, w0 = sample_problem(spec, 0, 3)
+        >>> import jax.numpy as jnp
+        >>> bool(jnp.allclose(loss.X @ loss.X.T, jnp.eye(2)))
+        True
+        >>> loss2, w02 = sample_problem(spec, 0, 3)
+        >>> bool((w0[0] == w02[0]).all())
+        True
+    """
+    kd, ki = sample_keys(seed, index)
+    return sample_data(kd, spec, dtype), sample_init(ki, spec, dtype)
