@@ -19,62 +19,152 @@ __version__ = "0.1.0"
 
 from ._critical import (
     CLASS_NAMES as CLASS_NAMES,
+)
+from ._critical import (
     GLOBAL_MIN as GLOBAL_MIN,
+)
+from ._critical import (
     LOCAL_MIN as LOCAL_MIN,
+)
+from ._critical import (
     NON_GLOBAL_LOCAL_MIN as NON_GLOBAL_LOCAL_MIN,
+)
+from ._critical import (
     NON_STRICT_SADDLE as NON_STRICT_SADDLE,
+)
+from ._critical import (
     NOT_CRITICAL as NOT_CRITICAL,
+)
+from ._critical import (
     STRICT_SADDLE as STRICT_SADDLE,
+)
+from ._critical import (
     UNDECIDED as UNDECIDED,
+)
+from ._critical import (
     ZERO_HESSIAN as ZERO_HESSIAN,
+)
+from ._critical import (
     CriticalReport as CriticalReport,
+)
+from ._critical import (
     Tolerances as Tolerances,
+)
+from ._critical import (
     classify_critical_point as classify_critical_point,
+)
+from ._critical import (
     hessian_quadratic_form as hessian_quadratic_form,
+)
+from ._critical import (
     is_pure as is_pure,
+)
+from ._critical import (
     network_gradient as network_gradient,
+)
+from ._critical import (
     network_hessian as network_hessian,
+)
+from ._critical import (
     product_jacobian_rank as product_jacobian_rank,
 )
 from ._errors import GeomflowError as GeomflowError
 from ._invariants import (
     balance_invariants as balance_invariants,
+)
+from ._invariants import (
     gd_invariant_drift as gd_invariant_drift,
+)
+from ._invariants import (
     invariant_drift as invariant_drift,
+)
+from ._invariants import (
     relative_invariant_drift as relative_invariant_drift,
 )
 from ._losses import (
     CustomLoss as CustomLoss,
+)
+from ._losses import (
     HadamardDistance as HadamardDistance,
+)
+from ._losses import (
     PerturbedDistance as PerturbedDistance,
+)
+from ._losses import (
     QuadraticLoss as QuadraticLoss,
+)
+from ._losses import (
     hadamard_distance as hadamard_distance,
+)
+from ._losses import (
     network_loss as network_loss,
+)
+from ._losses import (
     perturbed_distance as perturbed_distance,
+)
+from ._losses import (
     quadratic_loss as quadratic_loss,
+)
+from ._losses import (
     validate_data as validate_data,
 )
 from ._networks import (
     Architecture as Architecture,
+)
+from ._networks import (
     architecture as architecture,
+)
+from ._networks import (
     flatten_weights as flatten_weights,
+)
+from ._networks import (
     init_balanced as init_balanced,
+)
+from ._networks import (
     init_gaussian as init_gaussian,
+)
+from ._networks import (
     init_orthogonal as init_orthogonal,
+)
+from ._networks import (
     initialise as initialise,
+)
+from ._networks import (
     partial_product as partial_product,
+)
+from ._networks import (
     product as product,
+)
+from ._networks import (
     unflatten_weights as unflatten_weights,
+)
+from ._networks import (
     validate_weights as validate_weights,
 )
 from ._oracles import (
     critical_index_set as critical_index_set,
+)
+from ._oracles import (
     critical_product as critical_product,
+)
+from ._oracles import (
     critical_values as critical_values,
+)
+from ._oracles import (
     effective_rank as effective_rank,
+)
+from ._oracles import (
     expected_zero_eigenvalues as expected_zero_eigenvalues,
+)
+from ._oracles import (
     global_min_value as global_min_value,
+)
+from ._oracles import (
     is_top_index_set as is_top_index_set,
+)
+from ._oracles import (
     target_matrix as target_matrix,
+)
+from ._oracles import (
     whitening as whitening,
 )

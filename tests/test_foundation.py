@@ -1,6 +1,5 @@
 """Foundation (issue 2): the one-sample mathematics against closed forms and constructed cases."""
 
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -10,10 +9,8 @@ import pytest
 from geomflow._critical import (
     CLASS_NAMES,
     GLOBAL_MIN,
-    NON_STRICT_SADDLE,
     NOT_CRITICAL,
     STRICT_SADDLE,
-    ZERO_HESSIAN,
     classify_critical_point,
     hessian_quadratic_form,
     is_pure,
@@ -22,7 +19,13 @@ from geomflow._critical import (
 )
 from geomflow._invariants import balance_invariants, gd_invariant_drift
 from geomflow._losses import HadamardDistance, PerturbedDistance, QuadraticLoss, network_loss
-from geomflow._networks import architecture, flatten_weights, init_gaussian, product, unflatten_weights
+from geomflow._networks import (
+    architecture,
+    flatten_weights,
+    init_gaussian,
+    product,
+    unflatten_weights,
+)
 from geomflow._oracles import (
     critical_index_set,
     critical_product,
