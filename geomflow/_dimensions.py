@@ -1,0 +1,909 @@
+"""Dimensions of the balance invariants: `dim im δ` and `dim δ(H_{X,Y})`.
+
+Conjecture 2 of the talk (MATH.md §4) would follow from `dim δ(H_{X,Y}) < dim im δ` for almost
+all data, where `δ(w) = (δ_1, …, δ_{h−1})`, `δ_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ`, and `H_{X,Y}` is
+the set of critical points of `L(w) = ‖W_h⋯W_1 X − Y‖_F²` with zero Hessian. This module computes
+both sides for any widths.
+
+**`dim im δ`** is the generic rank of the Jacobian of `δ : R^{d_w} → ⊕_i Sym(d_i)` (upper
+triangles only, so `Sym(d)` has `d(d+1)/2` coordinates), measured at random points with the
+singular-value gap reported ([`delta_image_dim`][]) and cross-checked by an exact rank over the
+prime field `F_p` at random integer points ([`delta_image_dim_exact`][]; a rank mod `p` at one point
+is a lower bound for the rank over `Q`, and equals the generic rank with probability
+`≥ 1 − deg/p`).
+
+**`H_{X,Y}`** (MATH.md §5) is the set of `w` with
+(A) for every layer `i`: `W_{h:i+1} = 0` or `W_{i−1:1} = 0`, and
+(B) for every `p < q`: `W_{q−1:p+1} = 0` or `W_{h:q+1}ᵀ YXᵀ W_{p−1:1}ᵀ = 0`.
+(A) and (B) only involve ranks of partial products and the flags `ker W_{j:1}`, `im W_{h:j+1}`,
+so `H` is a union of pieces of the orbits of `G = ∏_{i=0}^{h} GL(d_i)` acting by
+`W_i ↦ g_i W_i g_{i−1}^{-1}`. These orbits are the isomorphism classes of representations of the
+equioriented quiver of type `A_{h+1}`; by Gabriel's theorem there are finitely many, each a direct
+sum of **threads** (interval modules `[s, e]`, `0 ≤ s ≤ e ≤ h`: a one-dimensional strand carried
+identically from vertex `s` to vertex `e`). In thread language, with `a = 1 + max{e : [0, e]
+present}` and `c = min{s : [s, h] present} − 1`:
+
+- (A) holds on the whole orbit iff `a ≤ c` (then `W_{a:1} = 0` and `W_{h:c+1} = 0`);
+- if moreover `a < c` and no thread covers `[a, c]`, then `W_{c:a+1} = 0`: the layers cut into
+  the three consecutive blocks `1..a`, `a+1..c`, `c+1..h`, each with zero product, and the whole
+  orbit lies in `H` for all data (**three-block piece**);
+- otherwise (B) leaves the **data pairs** `p ≤ a < c < q`-type pairs (`p ≤ a`, `q ≥ c+1`, `p < q`,
+  some thread covering `[p, q−1]`), and `H ∩ orbit` is cut out by `W_{h:q+1}ᵀ Q W_{p−1:1}ᵀ = 0`,
+  `Q = YXᵀ`. Written in the thread basis, `w = g·x` with `Q' = g_hᵀ Q g_0^{-T}`, these say
+  that `Q'` vanishes on a fixed set `S` of entries (rows: threads ending at `h` starting `≤ q`;
+  columns: threads starting at `0` ending `≥ p−1`): a smooth subvariety of `G` of codimension
+  `|S|`, non-empty for generic `Q` iff a full-rank matrix with zeros on `S` exists (**data
+  piece**).
+
+Every point of `H` lies in exactly one orbit, and on each orbit `H` is exactly the piece above,
+so **the pieces enumerated by [`zero_hessian_pieces`][] cover `H_{X,Y}` for generic data**
+(this is a proof given (A)/(B) of MATH.md §5, which the tests re-check with autodiff Hessians).
+`dim δ(piece)` is the rank of the Jacobian of `δ` restricted to the tangent space of the piece
+at a random point of it (a generic rank, so exact with probability one), and
+`dim δ(H) = max` over pieces.
+
+??? cite "References"
+    Gabriel, *Unzerlegbare Darstellungen I* (1972) for the finiteness of type-A orbits;
+    Bah, Rauhut, Terstiege, Westdickenberg, *Learning deep linear neural networks: Riemannian
+    gradient flows and convergence to global minimizers* (2021) for `δ` and Conjecture 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._errors import GeomflowError
+from ._networks import architecture
+
+# A prime below 2^25: products of two residues stay below 2^50, so int64 matrix products with up
+# to 2^12 terms are exact.
+PRIME = 33554393
+DEFAULT_RTOL = 1e-9
+
+
+# ---------------------------------------------------------------------------------------------
+# Jacobians (numpy, batched over a leading axis; exact for integer inputs)
+
+
+def _sym_dim(d: int) -> int:
+    return d * (d + 1) // 2
+
+
+def _delta_jacobian_batched(ws: Sequence[np.ndarray]) -> np.ndarray:
+    """Jacobian of `δ` (upper triangles) w.r.t. the flattened weights, batched: `ws[i]` is
+    `(N, d_{i+1}, d_i)`; returns `(N, Σ_j d_j(d_j+1)/2, d_w)`."""
+    h = len(ws)
+    N = ws[0].shape[0]
+    dims = [ws[0].shape[2]] + [W.shape[1] for W in ws]
+    col_off = np.cumsum([0] + [W.shape[1] * W.shape[2] for W in ws])
+    rows = sum(_sym_dim(dims[j]) for j in range(1, h))
+    J = np.zeros((N, rows, col_off[-1]), dtype=ws[0].dtype)
+    r0 = 0
+    for j in range(1, h):  # δ_j = W_{j+1}ᵀ W_{j+1} − W_j W_jᵀ, W_j = ws[j-1]
+        d = dims[j]
+        iu = np.triu_indices(d)
+        A, B = ws[j], ws[j - 1]
+        I = np.eye(d, dtype=A.dtype)
+        # d(AᵀA)[x,y]/dA[a,b] = I[b,x] A[a,y] + A[a,x] I[b,y]
+        TA = np.einsum("bx,nay->nxyab", I, A) + np.einsum("nax,by->nxyab", A, I)
+        # d(BBᵀ)[x,y]/dB[a,b] = I[a,x] B[y,b] + B[x,b] I[a,y]
+        TB = np.einsum("ax,nyb->nxyab", I, B) + np.einsum("nxb,ay->nxyab", B, I)
+        k = _sym_dim(d)
+        J[:, r0 : r0 + k, col_off[j] : col_off[j + 1]] = TA[:, iu[0], iu[1]].reshape(N, k, -1)
+        J[:, r0 : r0 + k, col_off[j - 1] : col_off[j]] = -TB[:, iu[0], iu[1]].reshape(N, k, -1)
+        r0 += k
+    return J
+
+
+def _orbit_tangent_batched(ws: Sequence[np.ndarray]) -> np.ndarray:
+    """The differential of `ξ ↦ (ξ_i W_i − W_i ξ_{i−1})_i` (the `G`-orbit tangent), batched:
+    returns `(N, d_w, Σ_i d_i²)` with `ξ = (ξ_0, …, ξ_h)` flattened row-major."""
+    h = len(ws)
+    N = ws[0].shape[0]
+    dims = [ws[0].shape[2]] + [W.shape[1] for W in ws]
+    row_off = np.cumsum([0] + [W.shape[1] * W.shape[2] for W in ws])
+    col_off = np.cumsum([0] + [d * d for d in dims])
+    T = np.zeros((N, row_off[-1], col_off[-1]), dtype=ws[0].dtype)
+    for i in range(1, h + 1):
+        W = ws[i - 1]
+        m, n = W.shape[1], W.shape[2]
+        Im, In = np.eye(m, dtype=W.dtype), np.eye(n, dtype=W.dtype)
+        # d(ξ_i W)[a,b]/dξ_i[u,v] = I[a,u] W[v,b];  d(−W ξ_{i−1})[a,b]/dξ_{i−1}[u,v] = −W[a,u] I[v,b]
+        Ti = np.einsum("au,nvb->nabuv", Im, W).reshape(N, m * n, m * m)
+        Tp = -np.einsum("nau,vb->nabuv", W, In).reshape(N, m * n, n * n)
+        T[:, row_off[i - 1] : row_off[i], col_off[i] : col_off[i + 1]] = Ti
+        T[:, row_off[i - 1] : row_off[i], col_off[i - 1] : col_off[i]] = Tp
+    return T
+
+
+def delta_jacobian(weights: Sequence) -> np.ndarray:
+    """The Jacobian of `δ` at `weights = (W_1, …, W_h)`, as a numpy matrix.
+
+    Rows: the upper triangles (`x ≤ y`, row-major) of `δ_1, …, δ_{h−1}`; columns: the entries of
+    `W_1, …, W_h` (row-major, the order of `flatten_weights`). Exact for integer input.
+
+    **Arguments:**
+
+    - `weights`: `(W_1, …, W_h)`, `W_i` of shape `(d_i, d_{i−1})`.
+
+    **Returns:** an array of shape `(Σ_{i=1}^{h−1} d_i(d_i+1)/2, d_w)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> delta_jacobian((np.array([[1.0]]), np.array([[2.0]]))).tolist()  # δ = w_2² − w_1²
+        [[-2.0, 4.0]]
+    """
+    ws = [np.asarray(W)[None] for W in weights]
+    return _delta_jacobian_batched(ws)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranks
+
+
+@dataclasses.dataclass(frozen=True)
+class RankReport:
+    """A numerical rank with the evidence for it.
+
+    **Attributes:**
+
+    - `rank`: the number of singular values above `rtol · σ_max`.
+    - `singular_values`: all singular values, descending.
+    - `gap`: `σ_rank / σ_{rank+1}` (`inf` when nothing lies below the threshold, or rank 0 of a
+      zero map); a gap of `1e8` or more means the rank is unambiguous in float64.
+    - `rtol`: the relative threshold used.
+    """
+
+    rank: int
+    singular_values: np.ndarray
+    gap: float
+    rtol: float
+
+
+def numerical_rank(J: np.ndarray, rtol: float = DEFAULT_RTOL) -> RankReport:
+    """The numerical rank of a matrix with its singular-value gap.
+
+    Examples:
+        >>> import numpy as np
+        >>> rep = numerical_rank(np.array([[1.0, 2.0], [2.0, 4.0]]))
+        >>> rep.rank, rep.gap > 1e10
+        (1, True)
+    """
+    s = np.linalg.svd(np.asarray(J, dtype=float), compute_uv=False)
+    return _rank_from_sv(s, rtol)
+
+
+def _rank_from_sv(s: np.ndarray, rtol: float) -> RankReport:
+    s = np.sort(np.asarray(s, dtype=float))[::-1]
+    if s.size == 0 or s[0] == 0.0:
+        return RankReport(0, s, float("inf"), rtol)
+    rank = int(np.sum(s > rtol * s[0]))
+    below = s[rank] if rank < s.size else 0.0
+    gap = float("inf") if below == 0.0 else float(s[rank - 1] / below)
+    return RankReport(rank, s, gap, rtol)
+
+
+def rank_mod_p(A: np.ndarray, p: int = PRIME) -> int:
+    """The rank of an integer matrix over the prime field `F_p` (Gaussian elimination, int64).
+
+    Examples:
+        >>> import numpy as np
+        >>> rank_mod_p(np.array([[1, 2], [2, 4]])), rank_mod_p(np.array([[1, 2], [3, 4]]))
+        (1, 2)
+    """
+    if p >= 2**31:
+        raise GeomflowError(f"the prime must be below 2^31 for int64 elimination, got {p}")
+    M = np.array(A, dtype=np.int64) % p
+    rows, cols = M.shape
+    rank = 0
+    for col in range(cols):
+        if rank == rows:
+            break
+        nz = np.nonzero(M[rank:, col])[0]
+        if nz.size == 0:
+            continue
+        piv = rank + int(nz[0])
+        if piv != rank:
+            M[[rank, piv]] = M[[piv, rank]]
+        inv = pow(int(M[rank, col]), p - 2, p)
+        M[rank] = (M[rank] * inv) % p
+        f = M[:, col].copy()
+        f[rank] = 0
+        M = (M - (f[:, None] * M[rank][None, :]) % p) % p
+        rank += 1
+    return rank
+
+
+def _inv_mod_p(A: np.ndarray, p: int) -> np.ndarray | None:
+    """Inverse of a square integer matrix over `F_p`, or None if singular."""
+    n = A.shape[0]
+    M = np.concatenate([np.array(A, dtype=np.int64) % p, np.eye(n, dtype=np.int64)], axis=1)
+    for col in range(n):
+        nz = np.nonzero(M[col:, col])[0]
+        if nz.size == 0:
+            return None
+        piv = col + int(nz[0])
+        M[[col, piv]] = M[[piv, col]]
+        M[col] = (M[col] * pow(int(M[col, col]), p - 2, p)) % p
+        f = M[:, col].copy()
+        f[col] = 0
+        M = (M - (f[:, None] * M[col][None, :]) % p) % p
+    return M[:, n:]
+
+
+def _matmul_mod_p(A: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
+    # Split B into 12-bit limbs so that every int64 partial sum stays exact.
+    A = np.asarray(A, dtype=np.int64) % p
+    B = np.asarray(B, dtype=np.int64) % p
+    out = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
+    shift = 0
+    while np.any(B >> shift):
+        limb = (B >> shift) & 0xFFF
+        part = (A @ limb) % p
+        out = (out + part * pow(2, shift, p)) % p
+        shift += 12
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# dim im δ
+
+
+def _well_conditioned_gl(rng: np.random.Generator, n: int, size: int = 1) -> np.ndarray:
+    """Random matrices `O_1 diag(e^{z/2}) O_2` (Haar O's, z ~ N(0,1)): an absolutely continuous
+    law on GL(n), so generic with probability one, yet well conditioned."""
+    def haar(k):
+        G = rng.standard_normal((size, k, k))
+        Qm, R = np.linalg.qr(G)
+        return Qm * np.sign(np.diagonal(R, axis1=1, axis2=2))[:, None, :]
+
+    s = np.exp(0.5 * rng.standard_normal((size, n)))
+    return haar(n) @ (s[:, :, None] * haar(n))
+
+
+def delta_image_dim(widths, *, seed: int = 0, num_points: int = 2, rtol: float = DEFAULT_RTOL) -> RankReport:
+    """`dim im δ`: the generic rank of the Jacobian of `δ`, measured at random points.
+
+    The rank is taken at `num_points` random weight tuples (entries `N(0, 1)`) and the report of
+    the point with the largest rank (the generic rank is the maximum) is returned.
+
+    **Arguments:**
+
+    - `widths`: `(d_0, …, d_h)`.
+    - `seed`, `num_points`: the random points.
+    - `rtol`: relative singular-value threshold.
+
+    **Returns:** a [`RankReport`][] (`rank`, `singular_values`, `gap`).
+
+    Examples:
+        >>> delta_image_dim((1, 1, 1, 1)).rank  # δ_i = w_{i+1}² − w_i²: h − 1 = 3
+        3
+        >>> delta_image_dim((2, 2, 2)).rank     # Sym(2) has 3 coordinates
+        3
+    """
+    arch = architecture(widths)
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in range(max(1, num_points)):
+        ws = [rng.standard_normal((1, m, n)) for m, n in arch.weight_shapes]
+        if arch.depth < 2:
+            return RankReport(0, np.zeros(0), float("inf"), rtol)
+        rep = numerical_rank(_delta_jacobian_batched(ws)[0], rtol)
+        if best is None or rep.rank > best.rank:
+            best = rep
+    return best
+
+
+def delta_image_dim_exact(widths, *, seed: int = 0, num_points: int = 2, p: int = PRIME) -> int:
+    """`dim im δ` by exact linear algebra over `F_p` at random integer points.
+
+    Each value is a certified lower bound for the rank over `Q` at that point (hence for the
+    generic rank); it equals the generic rank unless the random point is a root of a nonzero
+    minor mod `p` (probability at most `degree/p`, `p ≈ 3.4·10^7`). The maximum over the points is
+    returned.
+
+    Examples:
+        >>> delta_image_dim_exact((1, 1, 1, 1))
+        3
+    """
+    arch = architecture(widths)
+    if arch.depth < 2:
+        return 0
+    rng = np.random.default_rng(seed)
+    best = 0
+    for _ in range(max(1, num_points)):
+        ws = [rng.integers(0, p, size=(1, m, n), dtype=np.int64) for m, n in arch.weight_shapes]
+        J = _delta_jacobian_batched(ws)[0] % p
+        best = max(best, rank_mod_p(J, p))
+    return best
+
+
+def delta_image_dim_upper_bound(widths) -> int:
+    """`min(d_w, Σ_{i=1}^{h−1} d_i(d_i+1)/2)`: the trivial bound (size of the domain or target)."""
+    arch = architecture(widths)
+    return min(arch.num_params, sum(_sym_dim(d) for d in arch.widths[1:-1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads (interval decompositions) and the pieces of H
+
+
+def thread_decompositions(widths) -> list[tuple[tuple[int, int, int], ...]]:
+    """All isomorphism classes of weight tuples, as thread multisets.
+
+    A class is a sorted tuple of `(s, e, m)`: `m` copies of the thread (interval module) from
+    vertex `s` to vertex `e`, with `Σ_{s ≤ i ≤ e} m = d_i` at every vertex `i`. Classes with a
+    thread from `0` to `h` (so `μ(w) ≠ 0`) are **left out**: they never meet `H`.
+
+    Examples:
+        >>> thread_decompositions((1, 1, 1))  # W_1 = 0, or W_2 = 0 (not both nonzero)
+        [((0, 0, 1), (1, 1, 1), (2, 2, 1)), ((0, 0, 1), (1, 2, 1)), ((0, 1, 1), (2, 2, 1))]
+    """
+    d = architecture(widths).widths
+    h = len(d) - 1
+    out = []
+
+    def rec(i, open_, closed):
+        if i == h:
+            out.append(tuple(sorted(closed + [(s, h, c) for s, c in open_])))
+            return
+        for ks in itertools.product(*[range(c + 1) for _, c in open_]):
+            t = sum(ks)
+            if t > d[i + 1]:
+                continue
+            if i + 1 == h and open_[0][0] == 0 and ks[0] > 0:
+                continue  # a thread 0 → h means μ(w) ≠ 0
+            nc = closed + [(s, i, c - k) for (s, c), k in zip(open_, ks) if c - k]
+            no = [(s, k) for (s, _), k in zip(open_, ks) if k]
+            if d[i + 1] - t:
+                no.append((i + 1, d[i + 1] - t))
+            rec(i + 1, no, nc)
+
+    rec(0, [(0, d[0])], [])
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """One piece of `H_{X,Y}`: the part of one `G`-orbit (thread class) on which (A) and (B) hold.
+
+    **Attributes:**
+
+    - `widths`: `(d_0, …, d_h)`.
+    - `threads`: the thread multiset `((s, e, m), …)` of the orbit (see
+      [`thread_decompositions`][]).
+    - `kind`: `"three-block"` (the whole orbit, for any data) or `"data"` (cut out of the orbit
+      by `W_{h:q+1}ᵀ YXᵀ W_{p−1:1}ᵀ = 0` for the `data_pairs`).
+    - `cuts`: `(a, c)`: `W_{a:1} = 0` and `W_{h:c+1} = 0` (and, for three-block pieces,
+      `W_{c:a+1} = 0`: blocks of layers `1..a`, `a+1..c`, `c+1..h`).
+    - `data_pairs`: the pairs `(p, q)` of condition (B) that need the data condition.
+    - `data_zeros`: `S`, the entries `(row, col)` of `Q' = g_hᵀ Q g_0^{-T}` that must vanish
+      (rows index threads ending at `h`, columns threads starting at `0`, in thread order).
+    """
+
+    widths: tuple[int, ...]
+    threads: tuple[tuple[int, int, int], ...]
+    kind: str
+    cuts: tuple[int, int]
+    data_pairs: tuple[tuple[int, int], ...] = ()
+    data_zeros: tuple[tuple[int, int], ...] = ()
+
+    def describe(self) -> str:
+        """A one-line description, e.g. `three-block 1..2|3..4|5..6; threads [0,1]x2 …`."""
+        h = len(self.widths) - 1
+        a, c = self.cuts
+        th = " ".join(f"[{s},{e}]" + (f"x{m}" if m > 1 else "") for s, e, m in self.threads)
+        if self.kind == "three-block":
+            head = f"three-block layers 1..{a}|{a + 1}..{c}|{c + 1}..{h}"
+        else:
+            pairs = ",".join(f"({p},{q})" for p, q in self.data_pairs)
+            head = f"data W_{{{a}:1}}=0, W_{{{h}:{c + 1}}}=0, pairs {pairs}, |S|={len(self.data_zeros)}"
+        return f"{head}; threads {th}"
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "cuts": list(self.cuts),
+            "threads": [list(t) for t in self.threads],
+            "data_pairs": [list(t) for t in self.data_pairs],
+            "num_data_zeros": len(self.data_zeros),
+            "description": self.describe(),
+        }
+
+
+def _expand(threads):
+    """Threads with multiplicity expanded to a list of `(s, e)`."""
+    return [(s, e) for s, e, m in threads for _ in range(m)]
+
+
+def classify_threads(widths, threads) -> Piece | None:
+    """The piece of `H` inside the orbit with the given threads, or None if (A) fails there.
+
+    A returned data piece may still be empty for generic data (when no full-rank `Q'` has zeros
+    on `S`); [`zero_hessian_pieces`][] removes those.
+    """
+    d = tuple(widths)
+    h = len(d) - 1
+    ex = _expand(threads)
+    if any(s == 0 and e == h for s, e in ex):
+        return None
+    a = 1 + max(e for s, e in ex if s == 0)
+    c = min(s for s, e in ex if e == h) - 1
+    if a > c:
+        return None
+    if a < c and not any(s <= a and e >= c for s, e in ex):
+        return Piece(d, tuple(threads), "three-block", (a, c))
+    pairs = tuple(
+        (p, q)
+        for p in range(1, a + 1)
+        for q in range(max(p + 1, c + 1), h + 1)
+        if any(s <= p and e >= q - 1 for s, e in ex)
+    )
+    ends = [k for k in ex if k[1] == h]  # rows of Q' (vertex-h basis), thread order
+    starts = [k for k in ex if k[0] == 0]  # columns (vertex-0 basis)
+    zeros = sorted(
+        {
+            (ri, ci)
+            for p, q in pairs
+            for ri, (s, _) in enumerate(ends)
+            if s <= q
+            for ci, (_, e) in enumerate(starts)
+            if e >= p - 1
+        }
+    )
+    return Piece(d, tuple(threads), "data", (a, c), pairs, tuple(zeros))
+
+
+def _pattern_full_rank(piece: Piece, rng) -> bool:
+    d0, dh = piece.widths[0], piece.widths[-1]
+    Qp = rng.standard_normal((dh, d0))
+    for r, c in piece.data_zeros:
+        Qp[r, c] = 0.0
+    return np.linalg.matrix_rank(Qp) == min(d0, dh)
+
+
+def zero_hessian_pieces(widths, *, seed: int = 0) -> list[Piece]:
+    """All non-empty pieces of `H_{X,Y}` for generic data, one per thread class meeting `H`.
+
+    Their union is `H_{X,Y}` for generic `X, Y` (see the module docstring for the argument).
+    For `h = 2` the list is empty (`H = ∅`).
+
+    Examples:
+        >>> [p.describe() for p in zero_hessian_pieces((1, 1, 1, 1))]  # H = {0} for h = 3
+        ['three-block layers 1..1|2..2|3..3; threads [0,0] [1,1] [2,2] [3,3]']
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for th in thread_decompositions(widths):
+        pc = classify_threads(widths, th)
+        if pc is None:
+            continue
+        if pc.kind == "data" and not _pattern_full_rank(pc, rng):
+            continue
+        out.append(pc)
+    return out
+
+
+def canonical_representative(piece_or_widths, threads=None) -> tuple[np.ndarray, ...]:
+    """The thread-basis weights `x` of a class: `W_i` maps each thread's basis vector at vertex
+    `i−1` to the same thread's vector at `i` (threads in sorted order at every vertex)."""
+    if isinstance(piece_or_widths, Piece):
+        widths, threads = piece_or_widths.widths, piece_or_widths.threads
+    else:
+        widths = tuple(piece_or_widths)
+    h = len(widths) - 1
+    ex = _expand(threads)
+    index = [{k: j for j, k in enumerate(t for t in range(len(ex)) if ex[t][0] <= i <= ex[t][1])} for i in range(h + 1)]
+    xs = []
+    for i in range(1, h + 1):
+        X = np.zeros((widths[i], widths[i - 1]))
+        for t, (s, e) in enumerate(ex):
+            if s <= i - 1 and e >= i:
+                X[index[i][t], index[i - 1][t]] = 1.0
+        xs.append(X)
+    return tuple(xs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random points of pieces and dim δ(piece)
+
+
+@dataclasses.dataclass(frozen=True)
+class PiecePoint:
+    """A random point of a piece with what is needed to differentiate along it.
+
+    `weights = (W_1, …, W_h)` with `W_i = g_i x_i g_{i−1}^{-1}`; `gs = (g_0, …, g_h)`.
+    """
+
+    weights: tuple[np.ndarray, ...]
+    gs: tuple[np.ndarray, ...]
+    Q: np.ndarray
+
+
+def random_data_matrix(rng: np.random.Generator, widths) -> np.ndarray:
+    """A generic `Q = YXᵀ` (`d_h × d_0`, full rank, distinct singular values)."""
+    d0, dh = widths[0], widths[-1]
+    U = _well_conditioned_gl(rng, dh)[0]
+    V = _well_conditioned_gl(rng, d0)[0]
+    k = min(d0, dh)
+    S = np.zeros((dh, d0))
+    S[np.arange(k), np.arange(k)] = np.sort(np.exp(rng.standard_normal(k)))[::-1]
+    return U @ S @ V
+
+
+def _sample_points(pieces: Sequence[Piece], Q: np.ndarray, rng) -> list[PiecePoint]:
+    """Random points of pieces that share their widths (batched)."""
+    widths = pieces[0].widths
+    h = len(widths) - 1
+    N = len(pieces)
+    xs = [np.stack(z) for z in zip(*(canonical_representative(p) for p in pieces))]
+    gs = [_well_conditioned_gl(rng, d, N) for d in widths]
+    d0, dh = widths[0], widths[-1]
+    for n, pc in enumerate(pieces):
+        if pc.kind != "data":
+            continue
+        Qp = rng.standard_normal((dh, d0))
+        for r, c in pc.data_zeros:
+            Qp[r, c] = 0.0
+        # Solve g_hᵀ Q g_0^{-T} = Q' for one of g_h, g_0 (general solution, random free part).
+        if dh >= d0:
+            A = Q @ np.linalg.inv(gs[0][n]).T
+            Ap = np.linalg.pinv(A)
+            Z = rng.standard_normal((dh, dh))
+            ghT = Qp @ Ap + Z @ (np.eye(dh) - A @ Ap)
+            gs[h][n] = ghT.T
+        else:
+            Bm = gs[h][n].T @ Q
+            Bp = np.linalg.pinv(Bm)
+            Z = rng.standard_normal((d0, d0))
+            K = Bp @ Qp + (np.eye(d0) - Bp @ Bm) @ Z
+            gs[0][n] = np.linalg.inv(K).T
+    ginv = [np.linalg.inv(g) for g in gs]
+    ws = [gs[i] @ xs[i - 1] @ ginv[i - 1] for i in range(1, h + 1)]
+    return [
+        PiecePoint(tuple(W[n] for W in ws), tuple(g[n] for g in gs), Q) for n in range(N)
+    ]
+
+
+def _data_constraint_jacobian(pc: Piece, pt: PiecePoint) -> np.ndarray:
+    """Rows: `dQ'[k,l]` for `(k,l) ∈ S`, columns: `ξ = (ξ_0, …, ξ_h)` (orbit coordinates)."""
+    widths = pc.widths
+    d0, dh = widths[0], widths[-1]
+    g0, gh = pt.gs[0], pt.gs[-1]
+    g0iT = np.linalg.inv(g0).T
+    Y = pt.Q @ g0iT  # dQ' = g_hᵀ ξ_hᵀ Y − Z ξ_0ᵀ g_0^{-T},  Z = g_hᵀ Q
+    Z = gh.T @ pt.Q
+    off = np.cumsum([0] + [d * d for d in widths])
+    C = np.zeros((len(pc.data_zeros), off[-1]))
+    for r, (k, l) in enumerate(pc.data_zeros):
+        C[r, off[-2] : off[-1]] = np.outer(Y[:, l], gh[:, k]).ravel()  # ∂/∂ξ_h[u,v] = g_h[v,k] Y[u,l]
+        C[r, 0 : d0 * d0] = -np.outer(g0iT[:, l], Z[k, :]).ravel()  # ∂/∂ξ_0[u,v] = −Z[k,v] g0iT[u,l]
+    return C
+
+
+def piece_tangent(pc: Piece, pt: PiecePoint) -> np.ndarray:
+    """A matrix whose columns span the tangent space of the piece at `pt` (weight coordinates)."""
+    T = _orbit_tangent_batched([W[None] for W in pt.weights])[0]
+    if pc.kind == "data" and pc.data_zeros:
+        C = _data_constraint_jacobian(pc, pt)
+        _, s, vt = np.linalg.svd(C)
+        k = int(np.sum(s > DEFAULT_RTOL * s[0]))
+        T = T @ vt[k:].T
+    return T
+
+
+def sample_piece_point(piece: Piece, *, seed: int = 0, Q: np.ndarray | None = None) -> PiecePoint:
+    """A random point of a piece of `H_{X,Y}` (`Q = YXᵀ` random unless given).
+
+    Examples:
+        >>> pc = zero_hessian_pieces((2, 2, 2, 2))[0]
+        >>> pt = sample_piece_point(pc)
+        >>> [W.shape for W in pt.weights]
+        [(2, 2), (2, 2), (2, 2)]
+    """
+    rng = np.random.default_rng(seed)
+    if Q is None:
+        Q = random_data_matrix(rng, piece.widths)
+    return _sample_points([piece], np.asarray(Q, dtype=float), rng)[0]
+
+
+def piece_delta_dims(
+    pieces: Sequence[Piece], *, Q: np.ndarray, seed: int = 0, rtol: float = DEFAULT_RTOL, chunk: int = 2048
+) -> list[RankReport]:
+    """`dim δ(piece)` for each piece (same widths): the rank of `Dδ` on the piece's tangent
+    space at a random point of it."""
+    out: list[RankReport] = []
+    if not pieces:
+        return out
+    rng = np.random.default_rng(seed)
+    for start in range(0, len(pieces), chunk):
+        batch = list(pieces[start : start + chunk])
+        pts = _sample_points(batch, Q, rng)
+        ws = [np.stack([pt.weights[i] for pt in pts]) for i in range(len(batch[0].widths) - 1)]
+        J = _delta_jacobian_batched(ws) @ _orbit_tangent_batched(ws)
+        sv = np.linalg.svd(J, compute_uv=False)
+        for n, pc in enumerate(batch):
+            if pc.kind == "data" and pc.data_zeros:
+                Jn = J[n] @ _null_basis(_data_constraint_jacobian(pc, pts[n]))
+                out.append(numerical_rank(Jn, rtol))
+            else:
+                out.append(_rank_from_sv(sv[n], rtol))
+    return out
+
+
+def _null_basis(C: np.ndarray) -> np.ndarray:
+    _, s, vt = np.linalg.svd(C)
+    k = int(np.sum(s > DEFAULT_RTOL * s[0])) if s.size else 0
+    return vt[k:].T
+
+
+def _nullspace_mod_p(A: np.ndarray, p: int) -> np.ndarray:
+    """A basis (columns) of the right null space of an integer matrix over `F_p` (via RREF)."""
+    M = np.array(A, dtype=np.int64) % p
+    rows, cols = M.shape
+    pivots, r = [], 0
+    for col in range(cols):
+        if r == rows:
+            break
+        nz = np.nonzero(M[r:, col])[0]
+        if nz.size == 0:
+            continue
+        piv = r + int(nz[0])
+        M[[r, piv]] = M[[piv, r]]
+        M[r] = (M[r] * pow(int(M[r, col]), p - 2, p)) % p
+        f = M[:, col].copy()
+        f[r] = 0
+        M = (M - (f[:, None] * M[r][None, :]) % p) % p
+        pivots.append(col)
+        r += 1
+    free = [c for c in range(cols) if c not in pivots]
+    N = np.zeros((cols, len(free)), dtype=np.int64)
+    for j, fc in enumerate(free):
+        N[fc, j] = 1
+        for i, pc in enumerate(pivots):
+            N[pc, j] = (-M[i, fc]) % p
+    return N
+
+
+def piece_delta_dim_exact(piece: Piece, *, seed: int = 0, p: int = PRIME) -> int | None:
+    """`dim δ(piece)` by exact linear algebra over `F_p` at a random point of the piece.
+
+    Three-block pieces for any widths; data pieces when `d_0 = d_h` (the point is built as
+    `g_h = Q^{-T} g_0 Q'ᵀ`, which needs `Q` invertible); otherwise None. Each value is a certified
+    lower bound for the rank at that point over `Q`, and equals the generic rank with high
+    probability.
+
+    Examples:
+        >>> pc = zero_hessian_pieces((1, 1, 1, 1, 1))[0]
+        >>> piece_delta_dim_exact(pc) == piece_delta_dims([pc], Q=np.eye(1))[0].rank
+        True
+    """
+    widths = piece.widths
+    d0, dh, h = widths[0], widths[-1], len(widths) - 1
+    if piece.kind == "data" and d0 != dh:
+        return None
+    rng = np.random.default_rng(seed)
+    xs = [x.astype(np.int64) for x in canonical_representative(piece)]
+
+    def rand_gl(n):
+        for _ in range(50):
+            g = rng.integers(0, p, size=(n, n), dtype=np.int64)
+            gi = _inv_mod_p(g, p)
+            if gi is not None:
+                return g, gi
+        raise RuntimeError("no invertible matrix found mod p")  # pragma: no cover
+
+    pairs = [rand_gl(d) for d in widths]
+    gs, ginv = [g for g, _ in pairs], [gi for _, gi in pairs]
+    C = None
+    if piece.kind == "data" and piece.data_zeros:
+        Q, _ = rand_gl(d0)
+        Qinv = _inv_mod_p(Q, p)
+        for _ in range(50):
+            Qp = rng.integers(0, p, size=(dh, d0), dtype=np.int64)
+            for r_, c_ in piece.data_zeros:
+                Qp[r_, c_] = 0
+            gh = _matmul_mod_p(_matmul_mod_p(Qinv.T, gs[0], p), Qp.T, p)
+            ghi = _inv_mod_p(gh, p)
+            if ghi is not None:
+                break
+        else:  # pragma: no cover
+            return None
+        gs[h], ginv[h] = gh, ghi
+        g0iT = ginv[0].T
+        Y = _matmul_mod_p(Q, g0iT, p)
+        Z = _matmul_mod_p(gh.T, Q, p)
+        off = np.cumsum([0] + [d * d for d in widths])
+        C = np.zeros((len(piece.data_zeros), off[-1]), dtype=np.int64)
+        for r_, (k, l) in enumerate(piece.data_zeros):
+            C[r_, off[-2] : off[-1]] = (np.outer(Y[:, l], gh[:, k]) % p).ravel()
+            C[r_, 0 : d0 * d0] = (-np.outer(g0iT[:, l], Z[k, :]) % p).ravel()
+    ws = [
+        _matmul_mod_p(_matmul_mod_p(gs[i], xs[i - 1], p), ginv[i - 1], p)[None]
+        for i in range(1, h + 1)
+    ]
+    J = _matmul_mod_p(_delta_jacobian_batched(ws)[0] % p, _orbit_tangent_batched(ws)[0] % p, p)
+    if C is not None:
+        J = _matmul_mod_p(J, _nullspace_mod_p(C, p), p)
+    return rank_mod_p(J, p)
+
+
+def zero_hessian_check(widths, weights, Q) -> tuple[float, float]:
+    """`(max |∇L|, max |∇²L|)` at `weights` for `L(w) = ‖(W_h⋯W_1)X − Y‖_F²` with `X = I`,
+    `Y = Q` (so `YXᵀ = Q`), by JAX autodiff on the flattened weights (float64).
+
+    An independent check of the piece description: both are zero (to round-off) on `H`. Run it
+    with `jax_enable_x64` on (the tests and the CLI do), otherwise round-off is float32's.
+
+    Examples:
+        >>> import numpy as np
+        >>> w = tuple(np.zeros((1, 1)) for _ in range(3))  # w = 0, h = 3
+        >>> zero_hessian_check((1, 1, 1, 1), w, np.ones((1, 1)))
+        (0.0, 0.0)
+    """
+    import jax.numpy as jnp
+
+    fn = _grad_hess_fn(tuple(widths))
+    v = jnp.concatenate([jnp.ravel(jnp.asarray(W)) for W in weights])
+    g, H = fn(v, jnp.asarray(Q, dtype=v.dtype))
+    return float(jnp.max(jnp.abs(g))), float(jnp.max(jnp.abs(H)))
+
+
+_GH_CACHE: dict = {}
+
+
+def _grad_hess_fn(widths: tuple[int, ...]):
+    if widths not in _GH_CACHE:
+        import jax
+        import jax.numpy as jnp
+
+        shapes = [(widths[i], widths[i - 1]) for i in range(1, len(widths))]
+
+        def loss(v, Q):
+            out, k, P = [], 0, None
+            for m, n in shapes:
+                W = jnp.reshape(v[k : k + m * n], (m, n))
+                P = W if P is None else W @ P
+                k += m * n
+            return jnp.sum((P - Q) ** 2)
+
+        _GH_CACHE[widths] = jax.jit(lambda v, Q: (jax.grad(loss)(v, Q), jax.hessian(loss)(v, Q)))
+    return _GH_CACHE[widths]
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+
+
+@dataclasses.dataclass(frozen=True)
+class DimsReport:
+    """`dim im δ` against `dim δ(H_{X,Y})` for one architecture.
+
+    **Attributes:**
+
+    - `widths`.
+    - `dim_im_delta`, `im_delta_gap`: the generic rank of `Dδ` and its singular-value gap.
+    - `dim_delta_H`: `max` over the pieces of `dim δ(piece)`; `None` when `H = ∅` (`h ≤ 2`).
+    - `attaining`: the pieces attaining the maximum (all of them, or the first one found when
+      `stop_at_full` cut the search short).
+    - `min_piece_gap`: the smallest singular-value gap over all pieces' rank decisions.
+    - `num_pieces`, `num_three_block`, `num_data`: how many pieces were evaluated.
+    - `condition_holds`: `dim_delta_H < dim_im_delta` (True when `H = ∅`).
+    - `complete`: whether every piece was evaluated (False only with `stop_at_full`).
+    """
+
+    widths: tuple[int, ...]
+    dim_im_delta: int
+    im_delta_gap: float
+    dim_delta_H: int | None
+    attaining: tuple[Piece, ...]
+    min_piece_gap: float
+    num_pieces: int
+    num_three_block: int
+    num_data: int
+    condition_holds: bool
+    complete: bool
+
+    def to_dict(self) -> dict:
+        att = self.attaining
+        return {
+            "widths": list(self.widths),
+            "dim_im_delta": self.dim_im_delta,
+            "im_delta_gap": self.im_delta_gap,
+            "dim_delta_H": self.dim_delta_H,
+            "condition_holds": self.condition_holds,
+            "attaining_piece": att[0].to_dict() if att else None,
+            "num_attaining": len(att),
+            "attaining_kinds": sorted({p.kind for p in att}),
+            "attaining_cuts": sorted({tuple(p.cuts) for p in att}),
+            "min_piece_gap": self.min_piece_gap,
+            "num_pieces": self.num_pieces,
+            "num_three_block": self.num_three_block,
+            "num_data": self.num_data,
+            "complete": self.complete,
+        }
+
+
+def _generic_first(pieces: list[Piece]) -> list[Piece]:
+    """Order pieces by decreasing total rank of the partial products (a proxy for orbit size),
+    so that the search meets the big pieces first."""
+
+    def score(pc):
+        ex = _expand(pc.threads)
+        return -sum((e - s) * (e - s + 1) // 2 for s, e in ex)
+
+    return sorted(pieces, key=score)
+
+
+def delta_H_dims(
+    widths, *, seed: int = 0, stop_at_full: bool = False, rtol: float = DEFAULT_RTOL, chunk: int = 2048
+) -> DimsReport:
+    """Compare `dim δ(H_{X,Y})` with `dim im δ` for one architecture and one random `Q = YXᵀ`.
+
+    Enumerates all pieces of `H` ([`zero_hessian_pieces`][]; complete for generic data), takes
+    `dim δ(piece)` for each at a random point, and returns the maximum with the pieces attaining
+    it. With `stop_at_full=True` the search stops at the first piece with
+    `dim δ(piece) = dim im δ` (the maximum possible; saves time where the condition fails).
+
+    **Returns:** a [`DimsReport`][].
+
+    Examples:
+        >>> rep = delta_H_dims((1, 1, 1, 1, 1))   # n = 1: H = {three coordinates zero}
+        >>> rep.dim_im_delta, rep.dim_delta_H, rep.condition_holds
+        (3, 1, True)
+    """
+    arch = architecture(widths)
+    im = delta_image_dim(arch.widths, seed=seed, rtol=rtol)
+    pieces = _generic_first(zero_hessian_pieces(arch.widths, seed=seed))
+    rng = np.random.default_rng(seed + 1)
+    Q = random_data_matrix(rng, arch.widths)
+    best, attaining, min_gap = None, [], float("inf")
+    complete = True
+    for start in range(0, len(pieces), chunk):
+        batch = pieces[start : start + chunk]
+        reps = piece_delta_dims(batch, Q=Q, seed=seed + 2 + start, rtol=rtol, chunk=chunk)
+        for pc, rep in zip(batch, reps):
+            min_gap = min(min_gap, rep.gap)
+            if best is None or rep.rank > best:
+                best, attaining = rep.rank, [pc]
+            elif rep.rank == best:
+                attaining.append(pc)
+        if stop_at_full and best is not None and best >= im.rank:
+            complete = start + chunk >= len(pieces)
+            break
+    return DimsReport(
+        widths=arch.widths,
+        dim_im_delta=im.rank,
+        im_delta_gap=im.gap,
+        dim_delta_H=best,
+        attaining=tuple(attaining),
+        min_piece_gap=min_gap,
+        num_pieces=len(pieces),
+        num_three_block=sum(p.kind == "three-block" for p in pieces),
+        num_data=sum(p.kind == "data" for p in pieces),
+        condition_holds=best is None or best < im.rank,
+        complete=complete,
+    )
+
+
+def dims_sweep(ns: Sequence[int], depths: Sequence[int], *, seed: int = 0, stop_at_full: bool = True) -> dict:
+    """The table `dim δ(H) / dim im δ` for constant widths `n` and depths `h`, and the first
+    depth per `n` where `dim δ(H) < dim im δ` fails.
+
+    **Returns:** `{"rows": [DimsReport.to_dict(), …], "first_failing_depth": {n: h or None}}`.
+    """
+    rows, first = [], {}
+    for n in ns:
+        first[n] = None
+        for h in depths:
+            rep = delta_H_dims((n,) * (h + 1), seed=seed, stop_at_full=stop_at_full)
+            d = rep.to_dict()
+            d.update(n=n, h=h)
+            rows.append(d)
+            if not rep.condition_holds and first[n] is None:
+                first[n] = h
+    return {"rows": rows, "first_failing_depth": first}
