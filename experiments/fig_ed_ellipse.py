@@ -154,7 +154,7 @@ def run(args) -> dict:
     circ_real, circ_cplx, circ_min = real_counts(U, V, 1.0, 1.0)
     ell_real, ell_cplx, ell_min = real_counts(U, V, A, B)
     inside = inside_evolute(U, V, A, B)
-    dist = distance_to_curve(U, V, ev)
+    dist = distance_to_curve(U, V, evolute(A, B, 600))
     far = dist > 0.02
     predicted = np.where(inside, 4, 2)
     agree = (ell_real == predicted) & far

@@ -1,0 +1,146 @@
+"""`geomflow figures`: run every experiment under `experiments/` and regenerate `figures/`.
+
+Each experiment is a standalone script (`experiments/claimN_*.py`, `experiments/fig_*.py`) with
+the common options `--full`, `--out DIR`, `--seed`; this command runs them one after another in
+fresh Python processes (so one failing experiment does not stop the others, and each gets a clean
+JAX configuration), streams their output, and prints a table of what ran, how long it took, and
+what failed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "figures",
+        help="regenerate every experiment's numbers and figures (quick default, or --full)",
+        description="Run the experiments of experiments/ (one per claim of the talk) and write "
+        "their JSON/CSV numbers and PNG+PDF figures.",
+    )
+    p.add_argument("--full", action="store_true", help="paper-size runs (hours) instead of the quick default")
+    p.add_argument("--out", default="figures", help="output folder (default: figures/)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated experiments to run, by file stem or claim, e.g. claim1,ed_ellipse")
+    p.add_argument("--seed", type=int, default=0, help="root seed passed to every experiment")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    p.set_defaults(func=run)
+
+
+def experiments_dir() -> Path:
+    """The `experiments/` folder: `$GEOMFLOW_EXPERIMENTS`, the source checkout, or `./experiments`."""
+    from .._errors import GeomflowError
+
+    candidates = []
+    if os.environ.get("GEOMFLOW_EXPERIMENTS"):
+        candidates.append(Path(os.environ["GEOMFLOW_EXPERIMENTS"]))
+    candidates.append(Path(__file__).resolve().parents[2] / "experiments")
+    candidates.append(Path.cwd() / "experiments")
+    for c in candidates:
+        if c.is_dir() and any(c.glob("claim*.py")):
+            return c
+    raise GeomflowError(
+        "cannot find the experiments/ folder (looked in "
+        + ", ".join(str(c) for c in candidates)
+        + "); run from a source checkout of geomflow or set GEOMFLOW_EXPERIMENTS"
+    )
+
+
+def discover(folder: Path) -> list[Path]:
+    """The experiment scripts, claims first (in claim order), then the figure scripts."""
+
+    def key(p: Path):
+        stem = p.stem
+        if stem.startswith("claim"):
+            digits = "".join(ch for ch in stem[5:] if ch.isdigit())
+            return (0, int(digits or 0), stem)
+        return (1, 0, stem)
+
+    files = [p for p in folder.glob("*.py") if p.stem.startswith(("claim", "fig_"))]
+    return sorted(files, key=key)
+
+
+def _matches(path: Path, wanted: str) -> bool:
+    stem = path.stem
+    if wanted == stem:
+        return True
+    head, _, tail = stem.partition("_")
+    # `claim1` matches claim1_neuromanifold; `ed_ellipse` matches fig_ed_ellipse; `neuromanifold` too
+    return wanted in (head, tail) or (head == "fig" and wanted == tail)
+
+
+def select(files: list[Path], only: str | None) -> list[Path]:
+    from .._errors import GeomflowError
+
+    if not only:
+        return files
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    chosen, unknown = [], []
+    for w in wanted:
+        hits = [f for f in files if _matches(f, w)]
+        if not hits:
+            unknown.append(w)
+        chosen += [h for h in hits if h not in chosen]
+    if unknown:
+        raise GeomflowError(
+            f"--only: unknown experiment(s) {', '.join(unknown)}; accepted: "
+            + ", ".join(f.stem for f in files)
+        )
+    return chosen
+
+
+def run(args) -> int:
+    from . import emit_json
+
+    folder = experiments_dir()
+    files = select(discover(folder), args.only)
+    if args.list:
+        for f in files:
+            doc = _first_doc_line(f)
+            print(f"{f.stem:28s} {doc}")
+        return 0
+    os.makedirs(args.out, exist_ok=True)
+    size = "full" if args.full else "quick"
+    print(f"geomflow figures: {len(files)} experiment(s), {size} size, writing to {args.out}/",
+          flush=True)
+    results = []
+    t_all = time.perf_counter()
+    for f in files:
+        cmd = [sys.executable, str(f), "--out", args.out, "--seed", str(args.seed)]
+        if args.full:
+            cmd.append("--full")
+        print(f"--- {f.stem}", flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, stdout=sys.stdout if not args.json else sys.stderr,
+                              stderr=sys.stderr, check=False)
+        dt = time.perf_counter() - t0
+        results.append({"experiment": f.stem, "returncode": proc.returncode, "seconds": round(dt, 1)})
+    total = time.perf_counter() - t_all
+    failed = [r for r in results if r["returncode"] != 0]
+    summary = {"size": size, "out": args.out, "seconds": round(total, 1), "experiments": results,
+               "failed": [r["experiment"] for r in failed]}
+    stream = sys.stderr if args.json else sys.stdout
+    print("\nexperiment                    status   seconds", file=stream)
+    for r in results:
+        status = "ok" if r["returncode"] == 0 else f"FAILED ({r['returncode']})"
+        print(f"{r['experiment']:28s}  {status:8s} {r['seconds']:8.1f}", file=stream)
+    print(f"total {total:.1f} s; {len(results) - len(failed)}/{len(results)} succeeded", file=stream)
+    if args.json:
+        emit_json(summary)
+    return 1 if failed else 0
+
+
+def _first_doc_line(path: Path) -> str:
+    import ast
+
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+    except (SyntaxError, OSError):
+        return ""
+    return (doc or "").strip().splitlines()[0] if doc else ""
