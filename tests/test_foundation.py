@@ -342,3 +342,20 @@ def test_architecture_facts():
     assert b.filling and b.neuromanifold_dim == 8 and b.b == 0
     c = architecture((4, 1, 4))
     assert c.neuromanifold_dim == 7 and c.bottlenecks == (1,)
+
+
+def test_new_tolerances_or_data_do_not_recompile(rng):
+    """Tolerances and data are traced: changing them reuses the compiled classifier."""
+    from geomflow._critical import Tolerances
+
+    widths = (2, 2, 2)
+    arch = architecture(widths)
+    w = tuple(jnp.zeros(s) for s in arch.weight_shapes)
+    X, Y = _data(rng, arch)
+    classify_critical_point(QuadraticLoss(X, Y), w, loss_star=jnp.asarray(0.0), no_bad_minima=True, tolerances=Tolerances())
+    before = classify_critical_point._cache_size()
+    for t in (1e-6, 1e-9):
+        X, Y = _data(rng, arch)
+        tol = Tolerances(grad=t, eig=t, loss=t, higher_order=t, rank=t)
+        classify_critical_point(QuadraticLoss(X, Y), w, loss_star=jnp.asarray(1.0), no_bad_minima=True, tolerances=tol)
+    assert classify_critical_point._cache_size() == before
