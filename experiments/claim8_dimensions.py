@@ -1,0 +1,129 @@
+"""Claim 8 (Conjecture 2): the dimension table `dim δ(H_{X,Y})` vs `dim im δ`, and the first failing depth.
+
+Claim (MATH.md §4, *[paper]*): gradient flow almost surely does not converge to `H_{X,Y}` (the
+critical points with zero Hessian) if `dim δ(H_{X,Y}) < dim im δ` for almost all data; the talk
+says this holds for `h ≤ 5` and fails for large `h`.
+
+What is computed, with the dimensions engine (`geomflow._dimensions`, issue 5): for networks with
+all widths `n` and depth `h`, `dim im δ` (generic rank of the Jacobian of `δ`) and
+`dim δ(H) = max` over the pieces of `H` (thread decompositions of type-A quiver
+representations) of the rank of `Dδ` on the piece, for one random `Q = YXᵀ`; and per `n` the first
+depth where `dim δ(H) < dim im δ` fails. `dims_sweep(stop_at_full=True)` stops the search over
+pieces once a piece reaches `dim im δ`.
+
+Measured outcome (quick default: n = 1, 2 for h = 2..8 and n = 3 for h = 2..7; numbers in
+`figures/dimensions.json`), cells `dim δ(H) / dim im δ` (`H = ∅` for h = 2):
+
+| n \\ h | 2 | 3 | 4 | 5 | 6 | 7 | 8 |
+|---|---|---|---|---|---|---|---|
+| 1 | ∅/1 | 0/2 | 1/3 | 2/4 | 3/5 | 4/6 | 5/7 |
+| 2 | ∅/3 | 0/6 | 5/9 | 9/12 | 14/15 | **18/18** | **21/21** |
+| 3 | ∅/6 | 0/12 | 11/18 | 21/24 | 29/30 | **36/36** | — |
+
+So the condition holds for every `h ≤ 6` measured (which includes the talk's `h ≤ 5`) and first
+fails at `h = 7` for `n = 2` and `n = 3` (there a piece of `H` reaches the full `dim im δ`); for
+`n = 1` it holds at every depth measured (`dim δ(H) = h − 3 < h − 1 = dim im δ`). Quick run:
+about 18 s on 2 CPU cores.
+
+Run: `python experiments/claim8_dimensions.py [--full] [--out figures/]`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _style  # noqa: E402
+
+NAME = "dimensions"
+SIZES = {
+    "tiny": {1: range(2, 6), 2: range(2, 5)},
+    "quick": {1: range(2, 9), 2: range(2, 9), 3: range(2, 8)},
+    "full": {1: range(2, 13), 2: range(2, 11), 3: range(2, 9), 4: range(2, 8)},
+}
+
+
+def run(args) -> dict:
+    _style.setup_jax()
+    try:
+        from geomflow._dimensions import dims_sweep
+    except ImportError as exc:
+        raise SystemExit(f"claim 8 needs the dimensions engine geomflow._dimensions (issue 5): {exc}")
+
+    plan = SIZES[args.size]
+    rows, first = [], {}
+    with _style.Timer() as tm:
+        for n, depths in plan.items():
+            with _style.Timer() as tn:
+                res = dims_sweep([n], list(depths), seed=args.seed, stop_at_full=True)
+            for r in res["rows"]:
+                r["seconds_for_n"] = round(tn.seconds, 2)
+            rows += res["rows"]
+            first[n] = res["first_failing_depth"][n]
+    table = [{"n": r["n"], "h": r["h"], "dim_im_delta": r["dim_im_delta"],
+              "dim_delta_H": r["dim_delta_H"], "condition_holds": r["condition_holds"],
+              "num_pieces": r["num_pieces"], "complete": r["complete"]} for r in rows]
+    result = {
+        "claim": "Conjecture 2 sufficient condition dim δ(H_{X,Y}) < dim im δ: table over widths n "
+                 "and depths h, first failing depth",
+        "first_failing_depth": {str(k): v for k, v in first.items()},
+        "holds_for_all_h_le_5": all(r["condition_holds"] for r in rows if r["h"] <= 5),
+        "table": table, "rows": rows, "seconds": tm.seconds, "meta": _style.metadata(args),
+    }
+    _style.write_json(args.out, NAME, result)
+    _style.write_csv(args.out, NAME, table)
+    _figure(args.out, table, plan)
+    lines = []
+    for n, depths in plan.items():
+        cells = []
+        for h in depths:
+            r = next(t for t in table if t["n"] == n and t["h"] == h)
+            dh = "∅" if r["dim_delta_H"] is None else str(r["dim_delta_H"])
+            cells.append(f"h={h}:{dh}/{r['dim_im_delta']}{'' if r['condition_holds'] else '!'}")
+        lines.append(f"n={n}: " + " ".join(cells) + f"  first failing h = {first[n]}")
+    lines.append(f"condition holds for all h ≤ 5: {result['holds_for_all_h_le_5']}")
+    _style.report(NAME, lines)
+    return result
+
+
+def _figure(out, table, plan):
+    pyplot = _style.plt()
+    from matplotlib.colors import ListedColormap
+
+    ns = sorted(plan)
+    hs = sorted({h for d in plan.values() for h in d})
+    grid = np.full((len(ns), len(hs)), np.nan)
+    for t in table:
+        grid[ns.index(t["n"]), hs.index(t["h"])] = 1.0 if t["condition_holds"] else 0.0
+    fig, ax = _style.new_figure(1, 1, width=0.62 * len(hs) + 1.6, height=0.5 * len(ns) + 1.3)
+    cmap = ListedColormap(["#f4c7b0", "#cdebdc"])
+    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    for t in table:
+        i, j = ns.index(t["n"]), hs.index(t["h"])
+        dh = "∅" if t["dim_delta_H"] is None else str(t["dim_delta_H"])
+        ax.text(j, i, f"{dh}/{t['dim_im_delta']}", ha="center", va="center", fontsize=7.5,
+                fontweight="normal" if t["condition_holds"] else "bold")
+    ax.set_xticks(range(len(hs)))
+    ax.set_xticklabels(hs)
+    ax.set_yticks(range(len(ns)))
+    ax.set_yticklabels(ns)
+    ax.set_xlabel("depth h (number of layers)")
+    ax.set_ylabel("width n (all layers)")
+    ax.set_title("dim δ(H$_{X,Y}$) / dim im δ   (green: <, sufficient for Conjecture 2; red: =, fails)", fontsize=8.5)
+    ax.grid(False)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    fig.tight_layout()
+    _style.save_figure(fig, out, NAME)
+    pyplot.close("all")
+
+
+def main(argv=None) -> dict:
+    return run(_style.parse_args(__doc__, argv))
+
+
+if __name__ == "__main__":
+    main()
