@@ -767,8 +767,8 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
     - `tolerances`: a [`FlowTolerances`][] (traced; default for the precision).
     - `pool_size`: slots (a multiple of `n_devices`); `round_steps`: steps per round.
     - `n_devices`: shard each pool over this many devices with `shard_map` (a 1-D mesh).
-    - `on_finished`: optional callback `f(positions)` with positions into `indices` of the runs
-      that just finished (their `raw` rows are final).
+    - `on_finished`: optional callback `f(positions, raw)` with positions into `indices` of the
+      runs that just finished (their `raw` rows are final).
 
     **Returns:** `(raw, stats)`: `raw` a dict of numpy arrays (`y`, `y0`, `status`, `t`, `steps`,
     `accepted`, `grad_norm`, `max_drift`, …) in the order of `indices`, and a [`BatchStats`][].
@@ -820,7 +820,7 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
                     queues[k + 1].extend(done[handed].tolist())
                 finished = done[~handed] if k + 1 < n_stages else done
                 if on_finished is not None and finished.size:
-                    on_finished(finished)
+                    on_finished(finished, raw)
         if not active and not any(queues):
             break
     used = tuple(tuple(p.used_sizes) for p in pools)

@@ -1,0 +1,661 @@
+"""Chunked, restartable Monte Carlo sweeps of gradient flows, and their tallies.
+
+A sweep runs samples `0 … samples−1` of a [`ProblemSpec`][] (or the shard `K/N` of that range)
+through [`run_batch`][geomflow._flow.run_batch] and [`finalise_batch`][geomflow._flow.finalise_batch].
+With an output directory it writes, per chunk of consecutive indices, `chunk_<start>_<stop>.npz`
+(the per-sample records) and `chunk_<start>_<stop>.json` (index range, sha256 of the npz, the
+run's fingerprint, work counters), each written atomically (temporary file, then `os.replace`),
+plus `run.json` (config, seed, versions, JAX backend, devices, shard). A re-started sweep skips
+every chunk whose two files exist and verify, so a run killed at any moment ends with the same
+per-sample results as an uninterrupted one. [`merge_sweeps`][] joins the directories of several
+shards after checking that their chunks tile `[0, samples)` with nothing missing or doubled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._errors import GeomflowError
+from ._sampling import ProblemSpec
+
+CATEGORIES = (
+    "global_min",
+    "non_global_local_min",
+    "strict_saddle",
+    "non_strict_saddle",
+    "zero_hessian",
+    "undecided",
+    "local_min",
+    "not_critical",
+    "not_converged",
+    "diverged",
+    "non_finite",
+)
+_ALWAYS = ("global_min", "non_global_local_min", "strict_saddle", "non_strict_saddle",
+           "zero_hessian", "not_converged", "diverged")
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval for a binomial proportion `k/n` (95% by default).
+
+    Examples:
+        >>> lo, hi = wilson_interval(50, 100)
+        >>> round(lo, 4), round(hi, 4)
+        (0.4038, 0.5962)
+        >>> wilson_interval(0, 0)
+        (0.0, 1.0)
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def categories(records: dict) -> np.ndarray:
+    """Per-sample category names: the class of a converged run, else its status.
+
+    A run that did not converge is `not_converged` (budget exhausted), `diverged` or `non_finite`
+    and never counted in a critical set.
+    """
+    from ._critical import CLASS_NAMES
+    from ._flow import BUDGET_EXHAUSTED, CONVERGED, DIVERGED
+
+    status = np.asarray(records["status"])
+    label = np.asarray(records["label"])
+    out = np.empty(status.shape, dtype=object)
+    for i, (s, lab) in enumerate(zip(status, label)):
+        if s == CONVERGED:
+            out[i] = CLASS_NAMES[int(lab)]
+        elif s == BUDGET_EXHAUSTED:
+            out[i] = "not_converged"
+        elif s == DIVERGED:
+            out[i] = "diverged"
+        else:
+            out[i] = "non_finite"
+    return out
+
+
+def tally(records: dict, *, loss: str = "quadratic") -> dict:
+    """Counts per category (keys of `_ALWAYS` always; the others where relevant)."""
+    cats = categories(records)
+    counts = {c: int(np.count_nonzero(cats == c)) for c in CATEGORIES}
+    keep = set(_ALWAYS) | {c for c, k in counts.items() if k}
+    if loss != "quadratic":
+        keep |= {"undecided", "local_min"}
+    return {c: counts[c] for c in CATEGORIES if c in keep}
+
+
+def shard_range(samples: int, shard: tuple[int, int]) -> tuple[int, int]:
+    """The index range `[a, b)` of shard `K/N` (0-based `K`): `a = ⌊K·n/N⌋`, `b = ⌊(K+1)·n/N⌋`.
+
+    Examples:
+        >>> [shard_range(10, (k, 3)) for k in range(3)]
+        [(0, 3), (3, 6), (6, 10)]
+    """
+    k, n = shard
+    if not (isinstance(k, int) and isinstance(n, int)) or n < 1 or not 0 <= k < n:
+        raise GeomflowError(f"shard must be K/N with 0 ≤ K < N, got {k}/{n}")
+    return (k * samples) // n, ((k + 1) * samples) // n
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse `K/N` (0-based shard `K` of `N`)."""
+    try:
+        k, n = (int(t) for t in str(text).split("/"))
+    except ValueError:
+        raise GeomflowError(f"--shard must be K/N with 0 ≤ K < N (e.g. 0/4), got {text!r}") from None
+    shard_range(1, (k, n))
+    return k, n
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """Everything a sweep needs. `from_dict` accepts the keys of a `--config` TOML file.
+
+    - `spec`: the [`ProblemSpec`][]; `samples`, `seed`.
+    - `method`, `solver`, `precision`: see [`FlowConfig`][geomflow._flow.FlowConfig].
+    - `tolerances`: overrides of [`FlowTolerances`][geomflow._flow.FlowTolerances] (a dict).
+    - `chunk_size`: samples per chunk file; `pool_size`, `round_steps`: the batch runner.
+    - `n_devices`: devices for `shard_map`; `shard = (K, N)`: this process's part of the range.
+    - `out`: output directory (None: keep in memory); `progress`: progress with ETA on stderr.
+    """
+
+    spec: ProblemSpec
+    samples: int
+    seed: int = 0
+    method: str = "flow"
+    solver: str = "auto"
+    precision: str = "float64"
+    tolerances: tuple = ()
+    chunk_size: int = 1000
+    pool_size: int = 256
+    round_steps: int = 200
+    n_devices: int = 1
+    shard: tuple[int, int] = (0, 1)
+    out: str | None = None
+    progress: bool = False
+
+    def __post_init__(self):
+        from ._flow import FlowConfig, FlowTolerances
+
+        tol = dict(self.tolerances)
+        object.__setattr__(self, "tolerances", tuple(sorted(tol.items())))
+        for name in ("samples", "chunk_size", "pool_size", "round_steps", "n_devices"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "samples" else 1):
+                raise GeomflowError(f"{name} must be a positive integer, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise GeomflowError(f"seed must be a non-negative integer, got {self.seed!r}")
+        FlowConfig(self.method, self.solver, self.precision)
+        FlowTolerances.for_precision(self.precision, **tol)
+        shard_range(self.samples, tuple(self.shard))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SweepConfig:
+        d = dict(d)
+        spec_keys = {f.name for f in dataclasses.fields(ProblemSpec)}
+        spec_args = {k: d.pop(k) for k in list(d) if k in spec_keys}
+        if "widths" not in spec_args:
+            raise GeomflowError("a sweep needs widths, e.g. widths = [3, 2, 2, 3]")
+        spec_args["widths"] = tuple(spec_args["widths"])
+        if "tolerances" in d:
+            d["tolerances"] = tuple(dict(d["tolerances"]).items())
+        if "shard" in d and isinstance(d["shard"], str):
+            d["shard"] = parse_shard(d["shard"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise GeomflowError(
+                f"unknown sweep option(s) {', '.join(unknown)}; accepted: "
+                f"{', '.join(sorted((known | spec_keys) - {'spec'}))}"
+            )
+        return cls(spec=ProblemSpec(**spec_args), **d)
+
+    @property
+    def flow_config(self):
+        from ._flow import FlowConfig
+
+        return FlowConfig(self.method, self.solver, self.precision)
+
+    @property
+    def flow_tolerances(self):
+        from ._flow import FlowTolerances
+
+        return FlowTolerances.for_precision(self.precision, **dict(self.tolerances))
+
+    def problem_dict(self) -> dict:
+        """What determines the per-sample results (the fingerprint covers exactly this)."""
+        return {
+            "spec": self.spec.to_dict(),
+            "samples": self.samples,
+            "seed": self.seed,
+            "method": self.method,
+            "solver": self.solver,
+            "precision": self.precision,
+            "tolerances": {k: float(v) for k, v in self.flow_tolerances._asdict().items()},
+        }
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.problem_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        d = self.problem_dict()
+        d.update(chunk_size=self.chunk_size, pool_size=self.pool_size,
+                 round_steps=self.round_steps, n_devices=self.n_devices, shard=list(self.shard))
+        return d
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """Records (dict of numpy arrays, sorted by index) and the summary of a sweep."""
+
+    config: dict
+    records: dict
+    needed: int
+    executed: int
+    wall_s: float
+    chunks_skipped: int = 0
+
+    @property
+    def samples(self) -> int:
+        return int(np.asarray(self.records["index"]).size)
+
+    @property
+    def categories(self) -> np.ndarray:
+        return categories(self.records)
+
+    @property
+    def tally(self) -> dict:
+        return tally(self.records, loss=self.config["spec"]["loss"])
+
+    @property
+    def useful_work_fraction(self) -> float:
+        return self.needed / self.executed if self.executed else float("nan")
+
+    def summary(self) -> dict:
+        """The JSON summary (what `geomflow flow --json` prints)."""
+        t = self.tally
+        n = self.samples
+        k = t.get("global_min", 0)
+        lo, hi = wilson_interval(k, n)
+        drift = np.asarray(self.records["delta_drift"])
+        conv = np.asarray(self.records["status"]) == 0
+        return {
+            "samples": n,
+            "tally": t,
+            "fraction_global_min": {"value": k / n if n else float("nan"), "wilson_95": [lo, hi]},
+            "fractions": {c: {"value": v / n if n else float("nan"), "wilson_95": list(wilson_interval(v, n))}
+                          for c, v in t.items()},
+            "max_delta_drift": float(drift.max()) if drift.size else 0.0,
+            "max_delta_drift_converged": float(drift[conv].max()) if conv.any() else 0.0,
+            "useful_work_fraction": self.useful_work_fraction,
+            "steps_mean": float(np.mean(self.records["steps"])) if n else 0.0,
+            "wall_s": self.wall_s,
+            "samples_per_s": n / self.wall_s if self.wall_s > 0 else float("nan"),
+            "chunks_skipped": self.chunks_skipped,
+            "config": self.config,
+        }
+
+    def table(self) -> dict:
+        """A tidy per-sample table (columns → arrays), with `category` and `fibre` as strings."""
+        out = {}
+        for k, v in self.records.items():
+            v = np.asarray(v)
+            if k == "fibre":
+                out[k] = np.array(["".join("+" if x > 0 else "-" if x < 0 else "0" for x in row)
+                                   for row in v.reshape(v.shape[0], -1)], dtype=object)
+            else:
+                out[k] = v
+        out["category"] = self.categories
+        return out
+
+    def export(self, path: str) -> str:
+        """Write the per-sample table: Parquet if the path ends in `.parquet` (needs pyarrow), else
+        CSV. Returns the path written."""
+        tab = self.table()
+        cols = ["index", "category"] + [k for k in tab if k not in ("index", "category")]
+        if path.endswith(".parquet"):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table({k: list(tab[k]) if tab[k].dtype == object else tab[k] for k in cols}), path)
+            return path
+        import csv
+
+        tmp = path + ".tmp"
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols)
+            for i in range(self.samples):
+                w.writerow([_fmt(tab[k][i]) for k in cols])
+        os.replace(tmp, path)
+        return path
+
+
+def _fmt(x):
+    if isinstance(x, (np.floating, float)):
+        return repr(float(x))
+    if isinstance(x, (np.bool_, bool)):
+        return int(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_json(path: str, obj) -> None:
+    _atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=_json_default) + "\n").encode())
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def _chunk_name(a: int, b: int) -> str:
+    return f"chunk_{a:010d}_{b:010d}"
+
+
+def _write_chunk(out: str, a: int, b: int, records: dict, meta: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in records.items()})
+    data = buf.getvalue()
+    name = _chunk_name(a, b)
+    _atomic_write_bytes(os.path.join(out, name + ".npz"), data)
+    meta = dict(meta, start=a, stop=b, file=name + ".npz", sha256=hashlib.sha256(data).hexdigest())
+    _atomic_write_json(os.path.join(out, name + ".json"), meta)
+
+
+def _read_chunk(out: str, meta: dict, *, verify: bool = True) -> dict | None:
+    path = os.path.join(out, meta["file"])
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return None
+    if verify and hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        return None
+    import io
+
+    with np.load(io.BytesIO(data)) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _chunk_metas(out: str) -> list[dict]:
+    metas = []
+    for name in sorted(os.listdir(out)):
+        if name.startswith("chunk_") and name.endswith(".json"):
+            try:
+                with open(os.path.join(out, name)) as fh:
+                    metas.append(json.load(fh))
+            except (OSError, json.JSONDecodeError):
+                continue
+    return metas
+
+
+def versions() -> dict:
+    import jax
+
+    from . import __version__
+
+    out = {"geomflow": __version__, "jax": jax.__version__, "numpy": np.__version__,
+           "python": platform.python_version()}
+    for mod in ("diffrax", "equinox", "optax"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # pragma: no cover
+            pass
+    return out
+
+
+def _concat(parts: Sequence[dict]) -> dict:
+    if not parts:
+        return {}
+    rec = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    order = np.argsort(rec["index"], kind="stable")
+    return {k: v[order] for k, v in rec.items()}
+
+
+class _Progress:
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.done, self.t0 = total, enabled, 0, time.perf_counter()
+
+    def update(self, n: int):
+        self.done += n
+        if not self.enabled or self.total == 0:
+            return
+        el = time.perf_counter() - self.t0
+        rate = self.done / el if el > 0 else float("nan")
+        eta = (self.total - self.done) / rate if rate and rate > 0 else float("nan")
+        print(f"geomflow flow: {self.done}/{self.total} samples ({100 * self.done / self.total:.0f}%), "
+              f"{rate:.1f} samples/s, ETA {_hms(eta)}", file=sys.stderr, flush=True)
+
+
+def _hms(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
+    """Run (or resume) a sweep and return its [`SweepResult`][].
+
+    Samples of the shard's index range are run in chunks of `chunk_size` consecutive indices
+    (aligned to multiples of `chunk_size`, so shards of one sweep produce disjoint chunk files).
+    With `config.out` set, finished chunks found there (same fingerprint, checksum verified) are
+    skipped, new ones written atomically as they complete, and `run.json`, `summary.json` and
+    `samples.csv` written at the end.
+
+    **Raises:** `GeomflowError` if `out` holds chunks of a different configuration.
+
+    Examples:
+        >>> from geomflow._sampling import ProblemSpec
+        >>> res = run_flow_sweep(SweepConfig(ProblemSpec((2, 1, 2), data="whitened"), samples=8,
+        ...                                  pool_size=8, chunk_size=8))
+        >>> res.samples, res.tally["global_min"] + res.tally["strict_saddle"] <= 8
+        (8, True)
+    """
+    import jax
+
+    from ._flow import finalise_batch, run_batch
+
+    if isinstance(config, dict):
+        config = SweepConfig.from_dict(config)
+    t0 = time.perf_counter()
+    a, b = shard_range(config.samples, tuple(config.shard))
+    c = config.chunk_size
+    chunks = [(max(a, s), min(b, s + c)) for s in range((a // c) * c, b, c) if max(a, s) < min(b, s + c)]
+    fp = config.fingerprint()
+    out = config.out
+    done_parts: dict[tuple[int, int], dict] = {}
+    if out:
+        os.makedirs(out, exist_ok=True)
+        run_path = os.path.join(out, "run.json")
+        if os.path.exists(run_path):
+            with open(run_path) as fh:
+                old = json.load(fh)
+            if old.get("fingerprint") != fp:
+                raise GeomflowError(
+                    f"{out} holds a sweep with a different configuration (fingerprint "
+                    f"{old.get('fingerprint')} ≠ {fp}); use another --out directory"
+                )
+        _atomic_write_json(run_path, {
+            "fingerprint": fp, "config": config.to_dict(), "versions": versions(),
+            "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()[: config.n_devices]],
+            "shard": list(config.shard), "index_range": [a, b], "chunk_size": c,
+        })
+        for meta in _chunk_metas(out):
+            key = (meta.get("start"), meta.get("stop"))
+            if meta.get("fingerprint") == fp and key in set(chunks):
+                rec = _read_chunk(out, meta)
+                if rec is not None:
+                    done_parts[key] = rec
+    pending = [ch for ch in chunks if ch not in done_parts]
+    progress = _Progress(sum(q - p for p, q in chunks), config.progress)
+    progress.update(sum(q - p for p, q in done_parts))
+    spec, fcfg, tol = config.spec, config.flow_config, config.flow_tolerances
+    needed = executed = 0
+    new_parts: dict[tuple[int, int], dict] = {}
+    ctx = jax.default_matmul_precision("highest") if config.precision == "float32" else _null()
+    # Groups of chunks go through the pool together, so the pool stays full across chunk ends.
+    group_limit = max(config.chunk_size, 16 * config.pool_size)
+    groups, cur, size = [], [], 0
+    for ch in pending:
+        cur.append(ch)
+        size += ch[1] - ch[0]
+        if size >= group_limit:
+            groups.append(cur)
+            cur, size = [], 0
+    if cur:
+        groups.append(cur)
+    with ctx:
+        for group in groups:
+            idx = np.concatenate([np.arange(p, q) for p, q in group])
+            start_of = {}
+            off = 0
+            for ch in group:
+                start_of[ch] = off
+                off += ch[1] - ch[0]
+            remaining = {ch: ch[1] - ch[0] for ch in group}
+            owner = np.concatenate([np.full(q - p, i) for i, (p, q) in enumerate(group)])
+            def on_finished(positions, raw, group=group, remaining=remaining, start_of=start_of,
+                            owner=owner, idx=idx):
+                for i in np.unique(owner[positions]):
+                    ch = group[i]
+                    remaining[ch] -= int(np.count_nonzero(owner[positions] == i))
+                    if remaining[ch] == 0:
+                        s0 = start_of[ch]
+                        sl = slice(s0, s0 + ch[1] - ch[0])
+                        part = {k: v[sl] for k, v in raw.items()}
+                        rec = finalise_batch(spec, fcfg, config.seed, idx[sl], part, tol)
+                        new_parts[ch] = rec
+                        if out:
+                            _write_chunk(out, ch[0], ch[1], rec, {
+                                "fingerprint": fp, "needed": int(np.sum(rec["steps"])),
+                            })
+                        progress.update(ch[1] - ch[0])
+
+            _, stats = run_batch(spec, fcfg, config.seed, idx, tol, pool_size=config.pool_size,
+                                 round_steps=config.round_steps, n_devices=config.n_devices,
+                                 on_finished=on_finished)
+            needed += stats.needed
+            executed += stats.executed
+    records = _concat([*done_parts.values(), *new_parts.values()])
+    res = SweepResult(config.to_dict(), records, needed, executed, time.perf_counter() - t0,
+                      chunks_skipped=len(done_parts))
+    if out:
+        _finish_dir(out, res)
+    return res
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _finish_dir(out: str, res: SweepResult) -> None:
+    summary = res.summary()
+    _atomic_write_json(os.path.join(out, "summary.json"), summary)
+    try:
+        import pyarrow  # noqa: F401
+
+        res.export(os.path.join(out, "samples.parquet"))
+    except ImportError:
+        pass
+    res.export(os.path.join(out, "samples.csv"))
+
+
+def load_sweep(out: str) -> SweepResult:
+    """Read a sweep directory (all verified chunks) into a [`SweepResult`][]."""
+    with open(os.path.join(out, "run.json")) as fh:
+        run = json.load(fh)
+    parts = []
+    for meta in _chunk_metas(out):
+        if meta.get("fingerprint") != run["fingerprint"]:
+            continue
+        rec = _read_chunk(out, meta)
+        if rec is None:
+            raise GeomflowError(f"{out}/{meta['file']} is missing or fails its checksum")
+        parts.append(rec)
+    return SweepResult(run["config"], _concat(parts), 0, 0, 0.0)
+
+
+def merge_sweeps(dirs: Sequence[str], out: str) -> SweepResult:
+    """Merge the chunk files of several sweep directories (e.g. shards) into `out`.
+
+    Checks that every directory ran the same configuration (fingerprint), that every chunk
+    verifies against its checksum, and that the chunks tile `[0, samples)` exactly.
+
+    **Raises:** `GeomflowError` naming any missing or doubled index range, or a mismatch.
+    """
+    import shutil
+
+    if not dirs:
+        raise GeomflowError("merge needs at least one sweep directory")
+    runs, metas = [], []
+    for d in dirs:
+        path = os.path.join(d, "run.json")
+        if not os.path.exists(path):
+            raise GeomflowError(f"{d} is not a sweep directory (no run.json)")
+        with open(path) as fh:
+            run = json.load(fh)
+        runs.append(run)
+        for m in _chunk_metas(d):
+            if m.get("fingerprint") == run["fingerprint"]:
+                metas.append((d, m))
+    fps = {r["fingerprint"] for r in runs}
+    if len(fps) != 1:
+        raise GeomflowError(f"cannot merge sweeps of different configurations (fingerprints {sorted(fps)})")
+    samples = runs[0]["config"]["samples"]
+    metas.sort(key=lambda dm: (dm[1]["start"], dm[1]["stop"]))
+    pos = 0
+    problems = []
+    for d, m in metas:
+        a, b = m["start"], m["stop"]
+        if a < pos:
+            problems.append(f"[{a}, {b}) doubled (overlaps indices below {pos}, in {d})")
+        elif a > pos:
+            problems.append(f"[{pos}, {a}) missing")
+        pos = max(pos, b)
+    if pos < samples:
+        problems.append(f"[{pos}, {samples}) missing")
+    if problems:
+        raise GeomflowError("index ranges do not tile [0, %d): %s" % (samples, "; ".join(problems)))
+    os.makedirs(out, exist_ok=True)
+    parts = []
+    for d, m in metas:
+        rec = _read_chunk(d, m)
+        if rec is None:
+            raise GeomflowError(f"{d}/{m['file']} is missing or fails its checksum")
+        parts.append(rec)
+        if os.path.abspath(d) != os.path.abspath(out):
+            for ext in (".npz", ".json"):
+                src = os.path.join(d, m["file"][:-4] + ext)
+                tmp = os.path.join(out, m["file"][:-4] + ext + ".tmp")
+                shutil.copyfile(src, tmp)
+                os.replace(tmp, os.path.join(out, m["file"][:-4] + ext))
+    merged = dict(runs[0])
+    merged.update(shard=[0, 1], index_range=[0, samples], merged_from=[os.path.abspath(d) for d in dirs])
+    _atomic_write_json(os.path.join(out, "run.json"), merged)
+    res = SweepResult(runs[0]["config"], _concat(parts), 0, 0, 0.0)
+    _finish_dir(out, res)
+    return res
+
+
+def compare_precisions(a: SweepResult, b: SweepResult) -> dict:
+    """How two sweeps of the same samples differ: per-category counts and changed samples."""
+    ia, ib = np.asarray(a.records["index"]), np.asarray(b.records["index"])
+    if ia.shape != ib.shape or not np.array_equal(ia, ib):
+        raise GeomflowError("the two sweeps do not cover the same samples")
+    ca, cb = a.categories, b.categories
+    changed = np.nonzero(ca != cb)[0]
+    return {
+        "tally_a": a.tally, "tally_b": b.tally, "changed": int(changed.size),
+        "changed_indices": ia[changed].tolist()[:100],
+        "transitions": {f"{x}->{y}": int(np.count_nonzero((ca == x) & (cb == y)))
+                        for x, y in sorted({(ca[i], cb[i]) for i in changed})},
+    }
+
+
+__all__: list[Any] = [
+    "SweepConfig", "SweepResult", "run_flow_sweep", "merge_sweeps", "load_sweep",
+    "wilson_interval", "tally", "categories", "shard_range", "parse_shard", "compare_precisions",
+]
