@@ -459,11 +459,9 @@ def classify_threads(widths, threads) -> Piece | None:
 
 
 def _pattern_full_rank(piece: Piece, rng) -> bool:
-    d0, dh = piece.widths[0], piece.widths[-1]
-    Qp = rng.standard_normal((dh, d0))
-    for r, c in piece.data_zeros:
-        Qp[r, c] = 0.0
-    return np.linalg.matrix_rank(Qp) == min(d0, dh)
+    # The generic rank of a matrix with a prescribed zero pattern is the size of a maximum
+    # matching avoiding the zeros (König); a random matrix confirms it.
+    return _pattern_matching(piece) is not None
 
 
 def zero_hessian_pieces(widths, *, seed: int = 0) -> list[Piece]:
@@ -535,6 +533,41 @@ def random_data_matrix(rng: np.random.Generator, widths) -> np.ndarray:
     return U @ S @ V
 
 
+def _pattern_matching(piece: Piece) -> list[tuple[int, int]] | None:
+    """A matching of size `min(d_0, d_h)` between rows and columns of `Q'` avoiding `S`."""
+    d0, dh = piece.widths[0], piece.widths[-1]
+    banned = set(piece.data_zeros)
+    match_col: dict[int, int] = {}
+
+    def augment(row, seen):
+        for col in range(d0):
+            if (row, col) in banned or col in seen:
+                continue
+            seen.add(col)
+            if col not in match_col or augment(match_col[col], seen):
+                match_col[col] = row
+                return True
+        return False
+
+    for row in range(dh):
+        augment(row, set())
+    if len(match_col) < min(d0, dh):
+        return None
+    return [(row, col) for col, row in match_col.items()]
+
+
+def _random_pattern_matrix(rng, piece: Piece) -> np.ndarray:
+    """A random `Q'` with zeros on `S`: Gaussian entries plus `3·(a matching avoiding S)`, an
+    absolutely continuous law on the pattern space (so generic) that is well conditioned."""
+    d0, dh = piece.widths[0], piece.widths[-1]
+    Qp = rng.standard_normal((dh, d0))
+    for r, c in _pattern_matching(piece) or ():
+        Qp[r, c] += 3.0 * (1 if rng.random() < 0.5 else -1)
+    for r, c in piece.data_zeros:
+        Qp[r, c] = 0.0
+    return Qp
+
+
 def _sample_points(pieces: Sequence[Piece], Q: np.ndarray, rng) -> list[PiecePoint]:
     """Random points of pieces that share their widths (batched)."""
     widths = pieces[0].widths
@@ -546,9 +579,7 @@ def _sample_points(pieces: Sequence[Piece], Q: np.ndarray, rng) -> list[PiecePoi
     for n, pc in enumerate(pieces):
         if pc.kind != "data":
             continue
-        Qp = rng.standard_normal((dh, d0))
-        for r, c in pc.data_zeros:
-            Qp[r, c] = 0.0
+        Qp = _random_pattern_matrix(rng, pc)
         # Solve g_hᵀ Q g_0^{-T} = Q' for one of g_h, g_0 (general solution, random free part).
         if dh >= d0:
             A = Q @ np.linalg.inv(gs[0][n]).T
@@ -790,6 +821,8 @@ class DimsReport:
     - `dim_delta_H`: `max` over the pieces of `dim δ(piece)`; `None` when `H = ∅` (`h ≤ 2`).
     - `attaining`: the pieces attaining the maximum (all of them, or the first one found when
       `stop_at_full` cut the search short).
+    - `best_by_kind`: `{"three-block": max, "data": max}` over the pieces evaluated of each kind
+      (`None` for a kind with no piece evaluated).
     - `min_piece_gap`: the smallest singular-value gap over all pieces' rank decisions.
     - `num_pieces`, `num_three_block`, `num_data`: how many pieces were evaluated.
     - `condition_holds`: `dim_delta_H < dim_im_delta` (True when `H = ∅`).
@@ -801,6 +834,7 @@ class DimsReport:
     im_delta_gap: float
     dim_delta_H: int | None
     attaining: tuple[Piece, ...]
+    best_by_kind: dict
     min_piece_gap: float
     num_pieces: int
     num_three_block: int
@@ -809,18 +843,22 @@ class DimsReport:
     complete: bool
 
     def to_dict(self) -> dict:
+        """JSON-ready (gaps that are infinite, i.e. nothing below the threshold, become None)."""
         att = self.attaining
+        fin = lambda x: None if x is None or x == float("inf") else float(x)  # noqa: E731
         return {
             "widths": list(self.widths),
             "dim_im_delta": self.dim_im_delta,
-            "im_delta_gap": self.im_delta_gap,
+            "im_delta_gap": fin(self.im_delta_gap),
             "dim_delta_H": self.dim_delta_H,
             "condition_holds": self.condition_holds,
             "attaining_piece": att[0].to_dict() if att else None,
             "num_attaining": len(att),
             "attaining_kinds": sorted({p.kind for p in att}),
             "attaining_cuts": sorted({tuple(p.cuts) for p in att}),
-            "min_piece_gap": self.min_piece_gap,
+            "dim_delta_H_three_block": self.best_by_kind.get("three-block"),
+            "dim_delta_H_data": self.best_by_kind.get("data"),
+            "min_piece_gap": fin(self.min_piece_gap),
             "num_pieces": self.num_pieces,
             "num_three_block": self.num_three_block,
             "num_data": self.num_data,
@@ -862,12 +900,15 @@ def delta_H_dims(
     rng = np.random.default_rng(seed + 1)
     Q = random_data_matrix(rng, arch.widths)
     best, attaining, min_gap = None, [], float("inf")
+    by_kind: dict = {"three-block": None, "data": None}
     complete = True
     for start in range(0, len(pieces), chunk):
         batch = pieces[start : start + chunk]
         reps = piece_delta_dims(batch, Q=Q, seed=seed + 2 + start, rtol=rtol, chunk=chunk)
         for pc, rep in zip(batch, reps):
             min_gap = min(min_gap, rep.gap)
+            if by_kind[pc.kind] is None or rep.rank > by_kind[pc.kind]:
+                by_kind[pc.kind] = rep.rank
             if best is None or rep.rank > best:
                 best, attaining = rep.rank, [pc]
             elif rep.rank == best:
@@ -881,6 +922,7 @@ def delta_H_dims(
         im_delta_gap=im.gap,
         dim_delta_H=best,
         attaining=tuple(attaining),
+        best_by_kind=by_kind,
         min_piece_gap=min_gap,
         num_pieces=len(pieces),
         num_three_block=sum(p.kind == "three-block" for p in pieces),
