@@ -490,19 +490,19 @@ def polish(f, v_end, loss, radius, iters: int):
     return v, n_acc
 
 
-def finalise_member(spec: ProblemSpec, config: FlowConfig, seed, index, y_end, y0,
+def finalise_member(spec: ProblemSpec, config: FlowConfig, loss, index, y_end, y0,
                     state_summary, tol: FlowTolerances) -> FlowRecord:
     """Polish and classify one finished run in float64, and build its [`FlowRecord`][].
 
-    `state_summary = (status, t, steps, accepted, grad_norm_flow, max_drift)`. The problem is
-    re-sampled in float64 from `(seed, index)`, so float32 runs are classified exactly like
-    float64 ones. Jittable; vmappable in everything but `spec`, `config`.
+    `loss` is the float64 loss of the sample (float32 runs are classified exactly like float64
+    ones); `state_summary = (status, t, steps, accepted, grad_norm_flow, max_drift)`.
+    Jittable; vmappable in everything but `spec`, `config`.
     """
     from ._critical import Tolerances, classify_critical_point
 
     status, t, steps, accepted, gflow, max_drift = state_summary
     arch = spec.arch
-    loss, _ = sample_problem(spec, seed, index, jnp.float64)
+    loss = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), loss)
     f, grad, drift = _flat_fns(spec)
     tol = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64) if jnp.asarray(a).dtype.kind == "f" else a, tol)
     v_end = jnp.asarray(y_end, jnp.float64)
@@ -566,8 +566,8 @@ def solve_one(spec: ProblemSpec, seed, index, tolerances: FlowTolerances | None 
 
     Examples:
         >>> from geomflow._critical import CLASS_NAMES
-        >>> rec = solve_one(ProblemSpec((2, 2, 2), data="whitened"), 0, 0)
-        >>> STATUS_NAMES[int(rec.status)], CLASS_NAMES[int(rec.label)]
+        >>> rec = solve_one(ProblemSpec((2, 2, 2), data="whitened"), 0, 0)  # doctest: +SKIP
+        >>> STATUS_NAMES[int(rec.status)], CLASS_NAMES[int(rec.label)]  # doctest: +SKIP
         ('converged', 'global_min')
     """
     tol = tolerances if tolerances is not None else FlowTolerances.for_precision(config.precision)
@@ -586,7 +586,7 @@ def _solve_one_jit(spec, config, seed, index, tol):
             s = resume_member(spec, config, loss_c, s, tol, stage=stage)
         s = advance_member(spec, config, s, loss_c, tol, tol.max_steps, stage=stage)
     summary = (s.status, s.t, s.steps, s.accepted, s.grad_norm, s.max_drift)
-    return finalise_member(spec, config, seed, index, s.y, s.y0, summary, tol)
+    return finalise_member(spec, config, loss, index, s.y, s.y0, summary, tol)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,8 +629,7 @@ def _stage_kernels(spec: ProblemSpec, config: FlowConfig, stage: int, n_devices:
     dtype = config.dtype
     d_w = spec.arch.num_params
 
-    def start_one(seed, index, carry, valid, tol):
-        loss, w0 = sample_problem(spec, seed, index, jnp.float64)
+    def start_one(loss, w0, carry, valid, tol):
         loss = jax.tree.map(lambda a: a.astype(dtype), loss)
         if stage == 0:
             s = init_member(spec, config, loss, tuple(W.astype(dtype) for W in w0), tol)
@@ -647,14 +646,14 @@ def _stage_kernels(spec: ProblemSpec, config: FlowConfig, stage: int, n_devices:
     def advance_one(state, loss, tol, n):
         return advance_member(spec, config, state, loss, tol, n, stage=stage)
 
-    start_b = jax.vmap(start_one, in_axes=(None, 0, 0, 0, None))
+    start_b = jax.vmap(start_one, in_axes=(0, 0, 0, 0, None))
     adv_b = jax.vmap(advance_one, in_axes=(0, 0, None, None))
     if n_devices > 1:
         from jax.sharding import PartitionSpec as Pspec
 
         mesh = _mesh(n_devices)
         B, R = Pspec("batch"), Pspec()
-        start_b = jax.shard_map(start_b, mesh=mesh, in_specs=(R, B, B, B, R), out_specs=(B, B),
+        start_b = jax.shard_map(start_b, mesh=mesh, in_specs=(B, B, B, B, R), out_specs=(B, B),
                                 check_vma=False)
         adv_b = jax.shard_map(adv_b, mesh=mesh, in_specs=(B, B, R, R), out_specs=B,
                               check_vma=False)
@@ -671,9 +670,9 @@ def _merge(mask, new, old):
 class _Pool:
     """The slots of one stage: refilled from its queue, advanced in rounds, resized in buckets."""
 
-    def __init__(self, kernels, seed, indices, raw, tol, sizes, unit):
+    def __init__(self, kernels, problems, raw, tol, sizes, unit):
         self.start_b, self.adv_b, self.merge = kernels
-        self.seed, self.indices, self.raw, self.tol = seed, indices, raw, tol
+        self.problems, self.raw, self.tol = problems, raw, tol
         self.sizes, self.unit = sizes, unit
         self.state = self.loss = None
         self.pos = np.zeros(0, np.int64)
@@ -685,8 +684,8 @@ class _Pool:
     def _start(self, positions):
         p = np.maximum(positions, 0)
         carry = {k: jnp.asarray(self.raw[k][p]) for k in _RAW_FIELDS}
-        return self.start_b(self.seed, jnp.asarray(self.indices[p]), carry,
-                            jnp.asarray(positions >= 0), self.tol)
+        loss, w0 = self.problems(p)
+        return self.start_b(loss, w0, carry, jnp.asarray(positions >= 0), self.tol)
 
     def resize(self, size):
         if size == self.pos.size:
@@ -746,9 +745,38 @@ class _Pool:
         return (p if done.size else np.zeros(0, np.int64)), needed, executed
 
 
+def kernel_spec(spec: ProblemSpec) -> ProblemSpec:
+    """The part of a spec the compiled kernels depend on (widths, loss kind, number of data
+    points): data models and initialisations share one compilation."""
+    return ProblemSpec(spec.widths, loss=spec.loss, n_data=spec.num_data)
+
+
+@functools.lru_cache(maxsize=64)
+def _sampler(spec: ProblemSpec):
+    return jax.jit(jax.vmap(lambda seed, i: sample_problem(spec, seed, i, jnp.float64),
+                            in_axes=(None, 0)))
+
+
+def sampled_problems(spec: ProblemSpec, seed: int, indices):
+    """A problem source for [`run_batch`][]: positions → `(losses, weights0)` of the samples
+    `indices[positions]` under `seed` (float64, batched)."""
+    indices = np.asarray(indices, np.int64)
+    fn = _sampler(spec)
+    seed = jnp.asarray(seed)
+    return lambda positions: fn(seed, jnp.asarray(indices[positions]))
+
+
+def given_problems(losses, weights0):
+    """A problem source for [`run_batch`][] from stacked losses and initial weights (leading
+    axis = sample), e.g. constructed instances."""
+    losses = jax.tree.map(jnp.asarray, losses)
+    weights0 = tuple(jnp.asarray(W) for W in weights0)
+    return lambda positions: jax.tree.map(lambda a: a[jnp.asarray(positions)], (losses, weights0))
+
+
 def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, tolerances=None, *,
               pool_size: int = 256, round_steps: int = 200, n_devices: int = 1,
-              shrink: int = 4, on_finished=None):
+              shrink: int = 4, on_finished=None, problems=None):
     """Run many samples to their end in pools of slots that never wait for their slowest member.
 
     Each stage of the solver (one, or two for `"auto"`: Tsit5 then Kvaerno5) has a pool of slots.
@@ -769,6 +797,7 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
     - `n_devices`: shard each pool over this many devices with `shard_map` (a 1-D mesh).
     - `on_finished`: optional callback `f(positions, raw)` with positions into `indices` of the
       runs that just finished (their `raw` rows are final).
+    - `problems`: the problem source (default [`sampled_problems`][]`(spec, seed, indices)`).
 
     **Returns:** `(raw, stats)`: `raw` a dict of numpy arrays (`y`, `y0`, `status`, `t`, `steps`,
     `accepted`, `grad_norm`, `max_drift`, …) in the order of `indices`, and a [`BatchStats`][].
@@ -793,9 +822,11 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
     sizes = [top]
     while sizes[-1] // shrink >= unit and (sizes[-1] // shrink) % unit == 0:
         sizes.append(sizes[-1] // shrink)
-    seed_a = jnp.asarray(seed)
+    if problems is None:
+        problems = sampled_problems(spec, seed, indices)
+    kspec = kernel_spec(spec)
     n_stages = len(config.stages)
-    pools = [_Pool(_stage_kernels(spec, config, k, n_devices), seed_a, indices, raw, tol, sizes, unit)
+    pools = [_Pool(_stage_kernels(kspec, config, k, n_devices), problems, raw, tol, sizes, unit)
              for k in range(n_stages)]
     queues = [collections.deque(range(n))] + [collections.deque() for _ in range(n_stages - 1)]
     n_steps = jnp.asarray(round_steps, jnp.int32)
@@ -829,25 +860,27 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
 
 @functools.lru_cache(maxsize=64)
 def _finalise_kernel(spec: ProblemSpec, config: FlowConfig):
-    def one(seed, index, y, y0, status, t, steps, accepted, gnorm, drift, tol):
-        return finalise_member(spec, config, seed, index, y, y0,
+    def one(loss, index, y, y0, status, t, steps, accepted, gnorm, drift, tol):
+        return finalise_member(spec, config, loss, index, y, y0,
                                (status, t, steps, accepted, gnorm, drift), tol)
 
-    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0, 0, 0, 0, 0, 0, 0, None)))
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None)))
 
 
 FINALISE_BATCH = 64
 
 
 def finalise_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, raw: dict,
-                   tolerances=None) -> dict:
+                   tolerances=None, problems=None) -> dict:
     """Polish, classify and record finished runs (float64), in fixed batches of 64.
 
     **Returns:** a dict of numpy arrays, one entry per [`FlowRecord`][] field.
     """
     indices = np.asarray(indices, np.int64)
     tol = (tolerances if tolerances is not None else FlowTolerances.for_precision(config.precision)).as_arrays()
-    fn = _finalise_kernel(spec, config)
+    fn = _finalise_kernel(kernel_spec(spec), config)
+    if problems is None:
+        problems = sampled_problems(spec, seed, indices)
     n = indices.size
     out = []
     for a in range(0, n, FINALISE_BATCH):
@@ -856,9 +889,33 @@ def finalise_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, ra
         sel = np.where(sel < b, sel, a)
         args = [raw[k][sel] for k in ("y", "y0", "status", "t", "steps", "accepted", "grad_norm",
                                        "max_drift")]
-        rec = fn(jnp.asarray(seed), jnp.asarray(indices[sel]), *map(jnp.asarray, args), tol)
+        loss, _ = problems(sel)
+        rec = fn(loss, jnp.asarray(indices[sel]), *map(jnp.asarray, args), tol)
         out.append({k: np.asarray(v)[: b - a] for k, v in rec._asdict().items()})
     if not out:
         b = spec.arch.b
         return {k: np.zeros((0, b) if k == "fibre" else (0,)) for k in FlowRecord._fields}
     return {k: np.concatenate([o[k] for o in out]) for k in FlowRecord._fields}
+
+
+def run_problems(spec: ProblemSpec, losses, weights0, tolerances=None,
+                 config: FlowConfig = FlowConfig(), *, pool_size: int = 64,
+                 round_steps: int = 200, n_devices: int = 1):
+    """Run given (e.g. constructed) problems through the batched runner and record them.
+
+    **Arguments:**
+
+    - `spec`: gives the widths and loss kind (its data/init fields are not used).
+    - `losses`: a loss pytree with a leading sample axis (e.g. `QuadraticLoss(X[n], Y[n])`).
+    - `weights0`: `(W_1, …, W_h)` with a leading sample axis.
+
+    **Returns:** `(records, stats)`: a dict of numpy arrays per [`FlowRecord`][] field (`index` is
+    the position in the batch) and the [`BatchStats`][].
+    """
+    n = int(jax.tree.leaves(weights0)[0].shape[0])
+    src = given_problems(losses, weights0)
+    tol = tolerances if tolerances is not None else FlowTolerances.for_precision(config.precision)
+    idx = np.arange(n)
+    raw, stats = run_batch(spec, config, 0, idx, tol, pool_size=pool_size, round_steps=round_steps,
+                           n_devices=n_devices, problems=src)
+    return finalise_batch(spec, config, 0, idx, raw, tol, problems=src), stats
