@@ -9,6 +9,7 @@ what failed.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -30,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="root seed passed to every experiment")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    # The smallest size of every experiment: what the tests run (seconds each).
+    p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -106,16 +109,19 @@ def run(args) -> int:
             print(f"{f.stem:28s} {doc}")
         return 0
     os.makedirs(args.out, exist_ok=True)
-    size = "full" if args.full else "quick"
+    size = "full" if args.full else "tiny" if args.tiny else "quick"
+    log = sys.stderr if args.json else sys.stdout
     print(f"geomflow figures: {len(files)} experiment(s), {size} size, writing to {args.out}/",
-          flush=True)
+          file=log, flush=True)
     results = []
     t_all = time.perf_counter()
     for f in files:
         cmd = [sys.executable, str(f), "--out", args.out, "--seed", str(args.seed)]
         if args.full:
             cmd.append("--full")
-        print(f"--- {f.stem}", flush=True)
+        elif args.tiny:
+            cmd.append("--tiny")
+        print(f"--- {f.stem}", file=log, flush=True)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, stdout=sys.stdout if not args.json else sys.stderr,
                               stderr=sys.stderr, check=False)

@@ -1,0 +1,237 @@
+"""The experiments (`experiments/`), the figure helper and `geomflow figures` / `geomflow demo`.
+
+Smoke tests run every experiment at its `--tiny` size and check the files it writes; the math
+tests check the geometry behind the figures independently of the plotting (the ellipse has 4 real
+ED critical points inside its evolute and 2 outside; the circle has 2 for every q ≠ 0; …).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+
+
+def load(stem: str):
+    """Import `experiments/<stem>.py` as a module (the folder is not a package)."""
+    path = EXPERIMENTS / f"{stem}.py"
+    spec = importlib.util.spec_from_file_location(f"_exp_{stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _check_outputs(out: Path, name: str, *, csv: bool = False):
+    for ext in ("png", "pdf", "json"):
+        f = out / f"{name}.{ext}"
+        assert f.exists() and f.stat().st_size > 0, f"{f} missing"
+        assert f.stat().st_size < 600_000, f"{f} too large ({f.stat().st_size} bytes)"
+    assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    if csv:
+        assert (out / f"{name}.csv").exists()
+    return json.loads((out / f"{name}.json").read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# The style helper
+
+
+def test_style_writes_png_and_pdf(tmp_path):
+    style = load("_style")
+    fig, ax = style.new_figure()
+    ax.plot([0, 1], [0, 1], label="line")
+    ax.set_xlabel("x (units)")
+    ax.set_ylabel("y (units)")
+    paths = style.save_figure(fig, str(tmp_path), "probe")
+    assert [Path(p).suffix for p in paths] == [".png", ".pdf"]
+    assert all(Path(p).stat().st_size > 0 for p in paths)
+    style.write_json(str(tmp_path), "probe", {"a": np.float64(1.5), "b": np.arange(3)})
+    assert json.loads((tmp_path / "probe.json").read_text()) == {"a": 1.5, "b": [0, 1, 2]}
+    style.write_csv(str(tmp_path), "probe", [{"n": 1, "x": 0.5}, {"n": 2, "x": 0.25}])
+    assert (tmp_path / "probe.csv").read_text().splitlines() == ["n,x", "1,0.5", "2,0.25"]
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (5, 10), (10, 10), (3, 1000), (999, 1000)])
+def test_wilson_interval_contains_share_and_is_in_unit_interval(k, n):
+    style = load("_style")
+    lo, hi = style.wilson_interval(k, n)
+    assert 0.0 <= lo <= k / n <= hi <= 1.0
+    assert hi - lo < 1.0
+
+
+def test_wilson_interval_known_value():
+    style = load("_style")
+    lo, hi = style.wilson_interval(50, 100)
+    assert abs(lo - 0.4038) < 1e-3 and abs(hi - 0.5962) < 1e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# The math behind the circle/ellipse figure
+
+
+def test_circle_has_two_real_critical_points_for_every_q_nonzero():
+    m = load("fig_ed_ellipse")
+    rng = np.random.default_rng(0)
+    for q in rng.standard_normal((50, 2)) * 2:
+        pts, t, is_min, n_complex = m.critical_points(q, 1.0, 1.0)
+        assert n_complex == 2 and len(pts) == 2 and is_min.sum() == 1
+        # the nearest point is q/|q|, the farthest −q/|q|
+        near = pts[is_min][0]
+        np.testing.assert_allclose(near, q / np.linalg.norm(q), atol=1e-9)
+
+
+def test_ellipse_four_real_inside_evolute_two_outside():
+    m = load("fig_ed_ellipse")
+    a, b = 2.0, 1.0
+    rng = np.random.default_rng(1)
+    qs = rng.uniform(-3.5, 3.5, size=(400, 2))
+    ev = m.evolute(a, b, 2000)
+    counted = 0
+    for q in qs:
+        d = np.min(np.linalg.norm(ev - q, axis=1))
+        if d < 0.02:
+            continue  # too close to the discriminant to decide numerically
+        pts, t, is_min, n_complex = m.critical_points(q, a, b)
+        assert n_complex == 4  # δ(ellipse) = 4 = δ^gen(circle)
+        inside = bool(m.inside_evolute(np.array(q[0]), np.array(q[1]), a, b))
+        assert len(pts) == (4 if inside else 2), (q, inside, len(pts))
+        assert is_min.sum() == len(pts) // 2  # minima and maxima alternate along the curve
+        counted += 1
+    assert counted > 300
+
+
+def test_ellipse_critical_points_are_critical_and_on_the_curve():
+    m = load("fig_ed_ellipse")
+    a, b = 2.0, 1.0
+    q = np.array([0.45, 0.35])
+    pts, t, is_min, _ = m.critical_points(q, a, b)
+    np.testing.assert_allclose((pts[:, 0] / a) ** 2 + (pts[:, 1] / b) ** 2, 1.0, atol=1e-12)
+    tangent = np.stack([-a * np.sin(t), b * np.cos(t)], -1)
+    np.testing.assert_allclose(np.sum((q - pts) * tangent, axis=1), 0.0, atol=1e-9)
+    # the nearest point found by brute force is one of the minima
+    tt = np.linspace(0, 2 * np.pi, 200001)
+    curve = np.stack([a * np.cos(tt), b * np.sin(tt)], -1)
+    nearest = curve[np.argmin(np.linalg.norm(curve - q, axis=1))]
+    assert np.min(np.linalg.norm(pts[is_min] - nearest, axis=1)) < 1e-4
+
+
+def test_grid_counts_agree_with_pointwise_counts():
+    m = load("fig_ed_ellipse")
+    U, V = np.meshgrid(np.linspace(-3, 3, 12), np.linspace(-3, 3, 12))
+    n_real, n_complex, n_min = m.real_counts(U, V, 2.0, 1.0)
+    for i in range(12):
+        for j in range(12):
+            pts, _, is_min, _ = m.critical_points((U[i, j], V[i, j]), 2.0, 1.0)
+            assert n_real[i, j] == len(pts) and n_min[i, j] == is_min.sum()
+    assert set(np.unique(n_complex)) == {4}
+
+
+# ---------------------------------------------------------------------------------------------
+# Every experiment at its tiny size
+
+
+def test_fig_ed_ellipse_tiny(tmp_path):
+    res = load("fig_ed_ellipse").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "ed_ellipse")
+    assert res["circle"]["n_complex_values"] == [2]
+    assert res["ellipse"]["n_complex_values"] == [4]
+    assert res["ellipse"]["n_real_inside"] == [4] and res["ellipse"]["n_real_outside"] == [2]
+    assert res["ellipse"]["agreement"] == 1.0
+
+
+def test_fig_landscape_tiny(tmp_path):
+    res = load("fig_landscape").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "landscape")
+    assert res["points"]["global_min"]["label"] == "global_min"
+    assert res["points"]["saddle"]["label"] == "strict_saddle"
+    assert res["points"]["saddle"]["n_negative"] == 1
+    # no slice goes below the global minimum value
+    assert res["min_over_global_min_slice"] >= res["L_star"] - 1e-10
+    assert res["min_over_saddle_slice"] >= res["L_star"] - 1e-10
+    assert res["saddle_slice_descends"] and res["saddle_slice_ascends"]
+
+
+def test_claim1_neuromanifold_tiny(tmp_path):
+    res = load("claim1_neuromanifold").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "neuromanifold", csv=True)
+    assert res["all_checks_pass"]
+    for row in res["rows"]:
+        assert row["rank_dmu_generic_values"] == [row["dim_theory"]]
+
+
+def test_claim8_dimensions_tiny(tmp_path):
+    pytest.importorskip("geomflow._dimensions")
+    res = load("claim8_dimensions").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "dimensions", csv=True)
+    assert res["holds_for_all_h_le_5"]
+    cell = {(r["n"], r["h"]): r for r in res["table"]}
+    assert cell[(1, 3)]["dim_im_delta"] == 2 and cell[(2, 3)]["dim_im_delta"] == 6
+
+
+def test_claim9_balance_drift_tiny(tmp_path):
+    res = load("claim9_balance_drift").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "balance_drift")
+    flow = res["results"]["flow"]
+    assert flow["rtol=1e-10"]["max_rel_drift"] < 1e-8
+    for v in res["results"]["gd"].values():
+        assert v["max_per_step_identity_error_over_w0_sq"] < 1e-12
+        assert v["max_rel_error_of_summed_identity"] < 1e-8
+    gd = res["results"]["gd"]
+    # smaller step, smaller drift
+    assert gd["eta=0.01"]["median_final_rel_drift"] < gd["eta=0.03"]["median_final_rel_drift"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI
+
+
+def _cli(*argv, timeout=120):
+    env = dict(os.environ)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    return subprocess.run([sys.executable, "-m", "geomflow", *argv], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+
+
+def test_figures_list_and_unknown_name():
+    p = _cli("figures", "--list")
+    assert p.returncode == 0, p.stderr
+    assert "claim1_neuromanifold" in p.stdout and "fig_ed_ellipse" in p.stdout
+    p = _cli("figures", "--only", "no_such_claim")
+    assert p.returncode == 2
+    assert "unknown experiment" in p.stderr and "claim1_neuromanifold" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_figures_runs_one_experiment(tmp_path):
+    p = _cli("figures", "--only", "ed_ellipse", "--tiny", "--out", str(tmp_path), "--json")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["failed"] == [] and summary["experiments"][0]["experiment"] == "fig_ed_ellipse"
+    assert (tmp_path / "ed_ellipse.png").exists()
+
+
+def test_demo_rejects_bad_input():
+    p = _cli("demo", "--samples", "0")
+    assert p.returncode == 2 and "--samples" in p.stderr and "Traceback" not in p.stderr
+    p = _cli("demo", "--widths", "3,x,3")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs(tmp_path):
+    p = _cli("demo", "--samples", "16", "--out", str(tmp_path), timeout=600)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert summary["samples"] == 16
+    assert sum(v["count"] for v in summary["tally"].values()) == 16
+    assert (tmp_path / "demo.png").exists()
