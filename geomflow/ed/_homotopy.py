@@ -1,0 +1,340 @@
+"""A batched predictor–corrector path tracker in JAX (complex128) for parameter homotopies.
+
+One kernel tracks a batch of paths in lockstep for a bounded number of steps (a `lax.while_loop`
+per round); between rounds the driver, in numpy, harvests finished paths, refills their slots from
+the queue, re-charts paths that came close to their chart's boundary and, once the queue is empty,
+compacts the survivors into a smaller batch. Every path has its own step size, so a few hard paths
+never hold the batch hostage for long.
+
+The homotopy is `F(y; p(t), chart) = 0` along the quadratic Bézier curve
+`p(t) = (1−t)² p₀ + 2t(1−t) c + t² p₁`; the straight segment is `c = (p₀ + p₁)/2` and a random
+complex `c` gives a fresh path for re-tracking (the "γ trick" for parameter homotopies: for a
+complex generic `c` the curve misses the discriminant with probability one).
+
+Predictor: classical Runge–Kutta 4 on `dy/dt = −F_y⁻¹ F_t`; corrector: two Newton steps.
+Tolerances (named, documented):
+
+- `PREDICTOR_TOL`: the first Newton correction after a predictor step must be at most this
+  fraction of `‖y‖`, and the second at most `CONTRACTION` times the first (or below
+  `NEWTON_FLOOR·‖y‖`), else the step is rejected and halved.
+- `RECHART_QUALITY`: a path whose chart quality (`system.chart_quality`) falls below this between
+  rounds is moved to a fresh chart centred at its current point.
+- `ENDPOINT_RESIDUAL_TOL`, `SINGULAR_COND`: an endpoint is accepted when, after Newton
+  refinement at `t = 1`, its last Newton step is below `ENDPOINT_RESIDUAL_TOL·‖y‖` and the
+  Jacobian's condition number is below `SINGULAR_COND` (else it is singular and not counted).
+- `DEDUP_TOL`: two solutions are the same when their distance is below `DEDUP_TOL·‖·‖`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PREDICTOR_TOL = 1e-2
+CONTRACTION = 0.05
+# Newton corrections below NEWTON_FLOOR·‖y‖ count as converged (round-off near ill-conditioning).
+NEWTON_FLOOR = 1e-10
+MIN_STEP = 1e-13
+DIVERGED_NORM = 1e8
+RECHART_QUALITY = 0.25
+ENDPOINT_RESIDUAL_TOL = 1e-10
+SINGULAR_COND = 1e10
+DEDUP_TOL = 1e-6
+
+RUNNING, DONE, TOO_SMALL_STEP, TOO_MANY_STEPS, DIVERGED, NONFINITE = range(6)
+STATUS_NAMES = ("running", "done", "step too small", "too many steps", "diverged", "non-finite")
+
+
+def _bezier(p0, c, p1, t):
+    import jax
+
+    return jax.tree_util.tree_map(
+        lambda a, b, d: (1 - t) ** 2 * a + 2 * t * (1 - t) * b + t**2 * d, p0, c, p1
+    )
+
+
+def _dbezier(p0, c, p1, t):
+    import jax
+
+    return jax.tree_util.tree_map(
+        lambda a, b, d: -2 * (1 - t) * a + 2 * (1 - 2 * t) * b + 2 * t * d, p0, c, p1
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(system):
+    """Jitted round / refine kernels for one (static, hashable) system."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    F = system.residual
+
+    def jac(y, p, ch):
+        return jax.jacfwd(F, holomorphic=True)(y, p, ch)
+
+    def newton(y, p, ch):
+        d = jnp.linalg.solve(jac(y, p, ch), F(y, p, ch))
+        return y - d, jnp.linalg.norm(d)
+
+    def velocity(y, t, P, ch):
+        p = _bezier(*P, t)
+        dp = _dbezier(*P, t)
+        _, ht = jax.jvp(lambda q: F(y, q, ch), (p,), (dp,))
+        return -jnp.linalg.solve(jac(y, p, ch), ht)
+
+    def step(state, P, ch):
+        y, t, dt, status, nsteps = state
+        h = jnp.minimum(dt, 1.0 - t)
+        k1 = velocity(y, t, P, ch)
+        k2 = velocity(y + 0.5 * h * k1, t + 0.5 * h, P, ch)
+        k3 = velocity(y + 0.5 * h * k2, t + 0.5 * h, P, ch)
+        k4 = velocity(y + h * k3, t + h, P, ch)
+        yp = y + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+        t1 = jnp.where(h >= 1.0 - t, 1.0, t + h)
+        p = _bezier(*P, t1)
+        y1, n1 = newton(yp, p, ch)
+        y2, n2 = newton(y1, p, ch)
+        scale = jnp.linalg.norm(y) + 1e-300
+        finite = jnp.all(jnp.isfinite(y2)) & jnp.isfinite(n1) & jnp.isfinite(n2)
+        ok = finite & (n1 <= PREDICTOR_TOL * scale) & (n2 <= CONTRACTION * n1 + NEWTON_FLOOR * scale)
+        ratio = jnp.maximum(n1 / (PREDICTOR_TOL * scale), 1e-6)
+        grow = jnp.clip(0.8 * ratio ** (-0.2), 1.0, 2.0)
+        new_y = jnp.where(ok, y2, y)
+        new_t = jnp.where(ok, t1, t)
+        new_dt = jnp.where(ok, dt * grow, 0.5 * h)
+        new_status = jnp.where(
+            ok & (new_t >= 1.0),
+            DONE,
+            jnp.where(
+                new_dt < MIN_STEP,
+                TOO_SMALL_STEP,
+                jnp.where(jnp.linalg.norm(new_y) > DIVERGED_NORM, DIVERGED, RUNNING),
+            ),
+        )
+        return (new_y, new_t, new_dt, new_status, nsteps + 1)
+
+    vstep = jax.vmap(step)
+
+    @jax.jit
+    def run_round(state, P, ch, n_steps, max_steps):
+        def cond(c):
+            i, s = c
+            return (i < n_steps) & jnp.any(s[3] == RUNNING)
+
+        def body(c):
+            i, s = c
+            new = vstep(s, P, ch)
+            active = s[3] == RUNNING
+            merged = tuple(
+                jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)), a, b) for a, b in zip(new, s)
+            )
+            y, t, dt, status, nsteps = merged
+            status = jnp.where((status == RUNNING) & (nsteps >= max_steps), TOO_MANY_STEPS, status)
+            return i + 1, (y, t, dt, status, nsteps)
+
+        _, s = lax.while_loop(cond, body, (0, state))
+        return s
+
+    @jax.jit
+    def refine(y, p, ch):
+        def one(y, p, ch):
+            for _ in range(3):
+                y, nd = newton(y, p, ch)
+            sv = jnp.linalg.svd(jac(y, p, ch), compute_uv=False)
+            return y, nd, sv[0] / jnp.maximum(sv[-1], 1e-300)
+
+        return jax.vmap(one)(y, p, ch)
+
+    return run_round, refine
+
+
+def _bucket(n, sizes):
+    for s in sizes:
+        if n <= s:
+            return s
+    return sizes[-1]
+
+
+@dataclass
+class TrackStats:
+    """Work done by `track`: paths, member steps executed in lockstep vs needed, re-charts."""
+
+    paths: int = 0
+    steps_executed: int = 0
+    steps_needed: int = 0
+    rounds: int = 0
+    recharts: int = 0
+    status_counts: dict = field(default_factory=dict)
+
+    @property
+    def useful_fraction(self) -> float:
+        return self.steps_needed / max(self.steps_executed, 1)
+
+
+def track(system, y0, chart, P, pidx=None, *, batch: int = 2048, round_steps: int = 16,
+          max_steps: int = 4000, dt0: float = 0.02, stats: TrackStats | None = None, seed: int = 0):
+    """Track paths of the parameter homotopy `F(y; p(t), chart) = 0`, `t: 0 → 1`, in batches.
+
+    **Arguments:**
+
+    - `system`: a static system with `residual(y, p, chart)`, `nvars`, `chart_quality(y)` and
+      `rechart(y, R0, rng)` (e.g. `RankSystem`).
+    - `y0`: start solutions, complex `(k, nvars)`.
+    - `chart`: per-path charts `(R0 (k, n, n), a (k, nvars))` of the start solutions.
+    - `P`: parameter triples `(p0, c, p1)`, each a pytree with a leading axis of parameter sets.
+    - `pidx`: for each path, the index of its parameter set (default: path `i` uses set `i`).
+    - `batch`: the largest lockstep batch; survivors are compacted into batches of a quarter size.
+    - `round_steps`: steps per jitted round between refills, re-charts and compactions.
+    - `max_steps`: per-path step budget; `dt0`: the initial step in `t`.
+
+    **Returns:** `(y1, chart1, status, nsteps)`: endpoints, their (possibly new) charts, status
+    codes (`DONE` = 1 on success, see `STATUS_NAMES`) and steps taken per path.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    run_round, _ = _kernels(system)
+    rng = np.random.default_rng(seed)
+    y0 = np.asarray(y0, dtype=np.complex128)
+    k, N = y0.shape
+    pidx = np.arange(k) if pidx is None else np.asarray(pidx, dtype=np.int64)
+    R0_0, a_0 = (np.asarray(c, dtype=np.complex128) for c in chart)
+    sizes = sorted({max(16, batch // 4**i) for i in range(6)})
+    B = _bucket(k, sizes)
+    out_y = np.array(y0)
+    out_R0 = np.array(R0_0)
+    out_a = np.array(a_0)
+    out_status = np.zeros(k, dtype=np.int64)
+    out_steps = np.zeros(k, dtype=np.int64)
+    queue = list(range(k))[::-1]
+
+    slot_path = -np.ones(B, dtype=np.int64)
+    sy = np.zeros((B, N), np.complex128)
+    st = np.zeros(B)
+    sdt = np.full(B, dt0)
+    sstatus = np.full(B, DONE, dtype=np.int64)
+    sn = np.zeros(B, dtype=np.int64)
+    sR0 = np.repeat(R0_0[:1], B, axis=0)
+    sa = np.repeat(a_0[:1], B, axis=0)
+    sP = jax.tree_util.tree_map(lambda a: np.array(np.asarray(a)[np.zeros(B, dtype=np.int64)]), P)
+    stats = stats if stats is not None else TrackStats()
+    stats.paths += k
+    while True:
+        empty = np.flatnonzero(slot_path < 0)
+        take = [queue.pop() for _ in range(min(len(empty), len(queue)))]
+        if take:
+            slots = empty[: len(take)]
+            take = np.array(take)
+            slot_path[slots] = take
+            sy[slots] = y0[take]
+            sR0[slots] = R0_0[take]
+            sa[slots] = a_0[take]
+            st[slots] = 0.0
+            sdt[slots] = dt0
+            sstatus[slots] = RUNNING
+            sn[slots] = 0
+
+            def put(dst, src):
+                dst[slots] = np.asarray(src)[pidx[take]]
+                return dst
+
+            sP = jax.tree_util.tree_map(put, sP, P)
+        active = slot_path >= 0
+        if not active.any():
+            break
+        if not queue and B > sizes[0] and active.sum() <= B // 4:
+            keep = np.flatnonzero(active)
+            nB = _bucket(len(keep), sizes)
+            sel = np.concatenate([keep, np.flatnonzero(~active)[: nB - len(keep)]])
+            slot_path, sy, st, sdt, sstatus, sn, sR0, sa = (
+                a[sel] for a in (slot_path, sy, st, sdt, sstatus, sn, sR0, sa)
+            )
+            sP = jax.tree_util.tree_map(lambda a: a[sel], sP)
+            B = nB
+            active = slot_path >= 0
+        # Re-chart paths that drifted towards their chart's boundary (see module docstring).
+        bad = np.flatnonzero(active & (system.chart_quality(sy) < RECHART_QUALITY))
+        if len(bad):
+            yn, Rn, an = system.rechart(sy[bad], sR0[bad], rng)
+            fine = np.isfinite(yn).all(axis=1) & np.isfinite(Rn).all(axis=(1, 2))
+            bad, yn, Rn, an = bad[fine], yn[fine], Rn[fine], an[fine]
+            sy[bad], sR0[bad], sa[bad] = yn, Rn, an
+            stats.recharts += len(bad)
+        before = sn.copy()
+        state = tuple(jnp.asarray(a) for a in (sy, st, sdt, sstatus, sn))
+        y, t, dt, status, nsteps = run_round(state, sP, (jnp.asarray(sR0), jnp.asarray(sa)),
+                                             round_steps, max_steps)
+        sy, st, sdt, sstatus, sn = (np.array(a) for a in (y, t, dt, status, nsteps))
+        stats.rounds += 1
+        stats.steps_executed += int((sn - before).max(initial=0)) * B
+        fin = active & (sstatus != RUNNING)
+        idx = slot_path[fin]
+        out_y[idx] = sy[fin]
+        out_R0[idx] = sR0[fin]
+        out_a[idx] = sa[fin]
+        out_status[idx] = sstatus[fin]
+        out_steps[idx] = sn[fin]
+        stats.steps_needed += int(sn[fin].sum())
+        slot_path[fin] = -1
+    for s in np.unique(out_status):
+        stats.status_counts[STATUS_NAMES[s]] = stats.status_counts.get(STATUS_NAMES[s], 0) + int(
+            (out_status == s).sum()
+        )
+    return out_y, (out_R0, out_a), out_status, out_steps
+
+
+def refine_endpoints(system, y, p, chart, *, chunk: int = 4096):
+    """Newton-refine endpoints at their final parameters; returns `(y, last_step, cond)`."""
+    import jax
+
+    _, refine = _kernels(system)
+    k = y.shape[0]
+    if k == 0:
+        return y, np.zeros(0), np.zeros(0)
+    outs = []
+    size = min(chunk, 1 << max(4, int(np.ceil(np.log2(max(k, 1))))))
+    for s in range(0, k, size):
+        sl = slice(s, s + size)
+        ys = y[sl]
+        ps = jax.tree_util.tree_map(lambda a: a[sl], p)
+        cs = tuple(c[sl] for c in chart)
+        m = ys.shape[0]
+        if m < size:  # pad to a fixed size so the kernel compiles once per size
+            pad = np.arange(size) % m
+            ys = ys[pad]
+            ps = jax.tree_util.tree_map(lambda a: a[pad], ps)
+            cs = tuple(c[pad] for c in cs)
+        yr, nd, cond = refine(ys, ps, cs)
+        outs.append((np.array(yr)[:m], np.array(nd)[:m], np.array(cond)[:m]))
+    return tuple(np.concatenate([o[i] for o in outs]) for i in range(3))
+
+
+def dedup(x, tol: float = DEDUP_TOL):
+    """Indices of distinct rows of `x` (complex), by distance `≤ tol·‖x‖`."""
+    x = np.asarray(x).reshape(len(x), -1)
+    if len(x) == 0:
+        return np.zeros(0, dtype=np.int64)
+    from scipy.spatial import cKDTree
+
+    X = np.concatenate([x.real, x.imag], axis=1)
+    scale = np.linalg.norm(X, axis=1) + 1e-300
+    tree = cKDTree(X)
+    keep = []
+    taken = np.zeros(len(x), dtype=bool)
+    for i in np.argsort(scale):
+        if taken[i]:
+            continue
+        nb = tree.query_ball_point(X[i], tol * scale[i])
+        taken[nb] = True
+        keep.append(i)
+    return np.sort(np.array(keep, dtype=np.int64))
+
+
+def cache_dir() -> str:
+    """Where start fibres are cached: `$GEOMFLOW_CACHE/ed` (default `~/.cache/geomflow/ed`)."""
+    base = os.environ.get("GEOMFLOW_CACHE", os.path.expanduser("~/.cache/geomflow"))
+    return os.path.join(base, "ed")
