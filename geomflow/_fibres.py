@@ -512,9 +512,14 @@ def fibre_path(pa: FibreParams, pb: FibreParams, M, *, steps: int = 20, V_r=None
     normM = max(float(np.linalg.norm(M)), 1e-300)
     res = max(float(np.linalg.norm(_chain(w) - M)) for w in ordered) / normM
     max_step = max(dist(w0, w1) for w0, w1 in zip(ordered[:-1], ordered[1:]))
-    V = np.asarray(V_r) if V_r is not None else None
-    la = tuple(int(s) for s in fibre_label(tuple(map(jnp.asarray, ordered[0])), V))
-    lb = tuple(int(s) for s in fibre_label(tuple(map(jnp.asarray, ordered[-1])), V))
+    bn = architecture([M.shape[1]] + [g.shape[0] for g in pa.gs] + [M.shape[0]]).bottlenecks
+    if V_r is None:
+        la = tuple(int(s) for s in fibre_label(tuple(map(jnp.asarray, ordered[0]))))
+        lb = tuple(int(s) for s in fibre_label(tuple(map(jnp.asarray, ordered[-1]))))
+    else:
+        V = np.asarray(V_r, float)
+        la = _label_np(ordered[0], V, bn) if bn else ()
+        lb = _label_np(ordered[-1], V, bn) if bn else ()
     ok = res <= 1e-8 and continuous and min_sv[0] > 0
     return FibrePath(ok, la, lb, res, max_step, step_tol, min_sv[0], len(ordered))
 
@@ -545,11 +550,16 @@ def fibre_monte_carlo(
     if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
         raise GeomflowError(f"samples must be a positive integer, got {samples!r}")
     rng = np.random.default_rng(seed)
-    M = np.asarray(random_target(jax.random.key(seed), arch, k), float)
+    d0, dh = arch.widths[0], arch.widths[-1]
+    A = np.linalg.qr(rng.standard_normal((dh, dh)))[0][:, :k]
+    B = np.linalg.qr(rng.standard_normal((d0, d0)))[0][:, :k]
+    M = (A * (1.0 + rng.random(k))[None, :]) @ B.T  # rank k, singular values in [1, 2]
     U, S, Vt = np.linalg.svd(M, full_matrices=True)
     UkSk, Vk = U[:, :k] * S[None, :k], Vt[:k].T
     if k == r:
-        V_r = np.asarray(reference_frame(jnp.asarray(M), r))
+        V_r = Vt[:r].T.copy()  # the sign convention of reference_frame, in numpy
+        idx = np.argmax(np.abs(V_r), axis=0)
+        V_r *= np.where(V_r[idx, np.arange(r)] < 0, -1.0, 1.0)[None, :]
     else:  # V_k completed by a fixed random orthonormal part of ker M
         K = Vt[k:].T
         V_r = np.concatenate([Vk, K @ np.linalg.qr(rng.standard_normal((K.shape[1], r - k)))[0]], axis=1)
