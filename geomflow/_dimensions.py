@@ -87,11 +87,11 @@ def _delta_jacobian_batched(ws: Sequence[np.ndarray]) -> np.ndarray:
         d = dims[j]
         iu = np.triu_indices(d)
         A, B = ws[j], ws[j - 1]
-        I = np.eye(d, dtype=A.dtype)
+        Id = np.eye(d, dtype=A.dtype)
         # d(AᵀA)[x,y]/dA[a,b] = I[b,x] A[a,y] + A[a,x] I[b,y]
-        TA = np.einsum("bx,nay->nxyab", I, A) + np.einsum("nax,by->nxyab", A, I)
+        TA = np.einsum("bx,nay->nxyab", Id, A) + np.einsum("nax,by->nxyab", A, Id)
         # d(BBᵀ)[x,y]/dB[a,b] = I[a,x] B[y,b] + B[x,b] I[a,y]
-        TB = np.einsum("ax,nyb->nxyab", I, B) + np.einsum("nxb,ay->nxyab", B, I)
+        TB = np.einsum("ax,nyb->nxyab", Id, B) + np.einsum("nxb,ay->nxyab", B, Id)
         k = _sym_dim(d)
         J[:, r0 : r0 + k, col_off[j] : col_off[j + 1]] = TA[:, iu[0], iu[1]].reshape(N, k, -1)
         J[:, r0 : r0 + k, col_off[j - 1] : col_off[j]] = -TB[:, iu[0], iu[1]].reshape(N, k, -1)
@@ -280,8 +280,8 @@ def delta_image_dim(widths, *, seed: int = 0, num_points: int = 2, rtol: float =
     **Returns:** a [`RankReport`][] (`rank`, `singular_values`, `gap`).
 
     Examples:
-        >>> delta_image_dim((1, 1, 1, 1)).rank  # δ_i = w_{i+1}² − w_i²: h − 1 = 3
-        3
+        >>> delta_image_dim((1, 1, 1, 1)).rank  # δ_i = w_{i+1}² − w_i², h = 3: h − 1 = 2
+        2
         >>> delta_image_dim((2, 2, 2)).rank     # Sym(2) has 3 coordinates
         3
     """
@@ -307,7 +307,7 @@ def delta_image_dim_exact(widths, *, seed: int = 0, num_points: int = 2, p: int 
     returned.
 
     Examples:
-        >>> delta_image_dim_exact((1, 1, 1, 1))
+        >>> delta_image_dim_exact((1, 1, 1, 1, 1))
         3
     """
     arch = architecture(widths)
@@ -603,16 +603,16 @@ def _sample_points(pieces: Sequence[Piece], Q: np.ndarray, rng) -> list[PiecePoi
 def _data_constraint_jacobian(pc: Piece, pt: PiecePoint) -> np.ndarray:
     """Rows: `dQ'[k,l]` for `(k,l) ∈ S`, columns: `ξ = (ξ_0, …, ξ_h)` (orbit coordinates)."""
     widths = pc.widths
-    d0, dh = widths[0], widths[-1]
+    d0 = widths[0]
     g0, gh = pt.gs[0], pt.gs[-1]
     g0iT = np.linalg.inv(g0).T
     Y = pt.Q @ g0iT  # dQ' = g_hᵀ ξ_hᵀ Y − Z ξ_0ᵀ g_0^{-T},  Z = g_hᵀ Q
     Z = gh.T @ pt.Q
     off = np.cumsum([0] + [d * d for d in widths])
     C = np.zeros((len(pc.data_zeros), off[-1]))
-    for r, (k, l) in enumerate(pc.data_zeros):
-        C[r, off[-2] : off[-1]] = np.outer(Y[:, l], gh[:, k]).ravel()  # ∂/∂ξ_h[u,v] = g_h[v,k] Y[u,l]
-        C[r, 0 : d0 * d0] = -np.outer(g0iT[:, l], Z[k, :]).ravel()  # ∂/∂ξ_0[u,v] = −Z[k,v] g0iT[u,l]
+    for r, (k, c) in enumerate(pc.data_zeros):
+        C[r, off[-2] : off[-1]] = np.outer(Y[:, c], gh[:, k]).ravel()  # ∂/∂ξ_h[u,v] = g_h[v,k] Y[u,c]
+        C[r, 0 : d0 * d0] = -np.outer(g0iT[:, c], Z[k, :]).ravel()  # ∂/∂ξ_0[u,v] = −Z[k,v] g0iT[u,c]
     return C
 
 
@@ -750,9 +750,9 @@ def piece_delta_dim_exact(piece: Piece, *, seed: int = 0, p: int = PRIME) -> int
         Z = _matmul_mod_p(gh.T, Q, p)
         off = np.cumsum([0] + [d * d for d in widths])
         C = np.zeros((len(piece.data_zeros), off[-1]), dtype=np.int64)
-        for r_, (k, l) in enumerate(piece.data_zeros):
-            C[r_, off[-2] : off[-1]] = (np.outer(Y[:, l], gh[:, k]) % p).ravel()
-            C[r_, 0 : d0 * d0] = (-np.outer(g0iT[:, l], Z[k, :]) % p).ravel()
+        for r_, (k, c) in enumerate(piece.data_zeros):
+            C[r_, off[-2] : off[-1]] = (np.outer(Y[:, c], gh[:, k]) % p).ravel()
+            C[r_, 0 : d0 * d0] = (-np.outer(g0iT[:, c], Z[k, :]) % p).ravel()
     ws = [
         _matmul_mod_p(_matmul_mod_p(gs[i], xs[i - 1], p), ginv[i - 1], p)[None]
         for i in range(1, h + 1)
@@ -795,7 +795,7 @@ def _grad_hess_fn(widths: tuple[int, ...]):
         shapes = [(widths[i], widths[i - 1]) for i in range(1, len(widths))]
 
         def loss(v, Q):
-            out, k, P = [], 0, None
+            k, P = 0, None
             for m, n in shapes:
                 W = jnp.reshape(v[k : k + m * n], (m, n))
                 P = W if P is None else W @ P

@@ -23,7 +23,6 @@ builds an explicit path inside a fibre of rank `< r` between two points with dif
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 
 import jax

@@ -49,10 +49,9 @@ def _parse_ints(text: str, what: str) -> list[int]:
 
 
 def run(args) -> int:
+    from .. import _dimensions as dm  # numpy only: no JAX needed for the ranks
     from .._errors import GeomflowError
     from . import emit_json, parse_widths
-
-    from .. import _dimensions as dm  # numpy only: no JAX needed for the ranks
 
     if args.mode == "show":
         if not args.widths:
