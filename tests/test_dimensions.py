@@ -340,3 +340,21 @@ def test_bad_input():
         dm.delta_image_dim((2, 0, 2))
     with pytest.raises(GeomflowError):
         dm.rank_mod_p(np.eye(2), p=2**40)
+
+
+def test_cli_dims_show_and_sweep(capsys):
+    import json
+
+    from geomflow.cli import main
+
+    assert main(["dims", "--widths", "1,1,1,1,1,1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["dim_im_delta"], out["dim_delta_H"], out["condition_holds"]) == (4, 2, True)
+    assert out["attaining_piece"]["kind"] == "three-block"
+    assert main(["dims", "sweep", "--n", "1,2", "--depths", "2-4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["dim_delta_H"] for r in out["rows"]] == [None, 0, 1, None, 0, 5]
+    assert out["first_failing_depth"] == {"1": None, "2": None}
+    assert main(["dims"]) == 2  # --widths missing: one-line error, exit 2
+    assert main(["dims", "sweep", "--depths", "x-y"]) == 2
+    assert "error" in capsys.readouterr().err

@@ -235,3 +235,17 @@ def test_flow_engine_end_components_are_uniform(widths):
     m = len(labels)
     for c in counts.values():  # each within 4 binomial standard deviations
         assert abs(c - m * p) <= 4 * np.sqrt(m * p * (1 - p))
+
+
+def test_cli_fibres(capsys):
+    import json
+
+    from geomflow.cli import main
+
+    assert main(["fibres", "--widths", "3,2,2,3", "--samples", "60", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["b"], out["expected_components"], out["observed_labels"], out["components_match"]) == (2, 4, 4, True)
+    assert main(["fibres", "--widths", "2,2,2", "--samples", "20", "--rank", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["path"]["ok"] and out["expected_components"] == 1
+    assert main(["fibres", "--widths", "2,2,2", "--rank", "5"]) == 2
