@@ -74,7 +74,7 @@ def riemannian_hessian_eigenvalues(M, W, Q, r: int):
     if k == 0:
         return np.zeros((0, r * (m + n - r))), np.zeros(0)
     kern = _hessian_kernel(m, n, r)
-    size = 1 << max(3, int(np.ceil(np.log2(min(k, 1024)))))
+    size = 64 if k <= 64 else 1024  # two sizes: each one is a compilation
     evs, gs = [], []
     for s in range(0, k, size):
         sl = slice(s, s + size)

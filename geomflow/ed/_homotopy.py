@@ -86,18 +86,32 @@ def _kernels(system):
         _, ht = jax.jvp(lambda q: F(y, q, ch), (p,), (dp,))
         return -jnp.linalg.solve(jac(y, p, ch), ht)
 
+    rk_c = jnp.array([0.0, 0.5, 0.5, 1.0])
+    rk_b = jnp.array([1.0, 2.0, 2.0, 1.0]) / 6.0
+
     def step(state, P, ch):
         y, t, dt, status, nsteps = state
         h = jnp.minimum(dt, 1.0 - t)
-        k1 = velocity(y, t, P, ch)
-        k2 = velocity(y + 0.5 * h * k1, t + 0.5 * h, P, ch)
-        k3 = velocity(y + 0.5 * h * k2, t + 0.5 * h, P, ch)
-        k4 = velocity(y + h * k3, t + h, P, ch)
-        yp = y + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+
+        # Classical RK4, its four stages as a scan (one copy of the velocity in the compiled
+        # program: compile time matters more than the few percent a scan costs at run time).
+        def stage(carry, cb):
+            k_prev, acc = carry
+            c, b = cb
+            k = velocity(y + c * h * k_prev, t + c * h, P, ch)
+            return (k, acc + b * k), None
+
+        (_, incr), _ = lax.scan(stage, (jnp.zeros_like(y), jnp.zeros_like(y)), (rk_c, rk_b))
+        yp = y + h * incr
         t1 = jnp.where(h >= 1.0 - t, 1.0, t + h)
         p = _bezier(*P, t1)
-        y1, n1 = newton(yp, p, ch)
-        y2, n2 = newton(y1, p, ch)
+
+        def corr(i, c):
+            yc, n1, _ = c
+            yn, nd = newton(yc, p, ch)
+            return yn, jnp.where(i == 0, nd, n1), nd
+
+        y2, n1, n2 = lax.fori_loop(0, 2, corr, (yp, jnp.zeros((), y.real.dtype), jnp.zeros((), y.real.dtype)))
         scale = jnp.linalg.norm(y) + 1e-300
         finite = jnp.all(jnp.isfinite(y2)) & jnp.isfinite(n1) & jnp.isfinite(n2)
         ok = finite & (n1 <= PREDICTOR_TOL * scale) & (n2 <= CONTRACTION * n1 + NEWTON_FLOOR * scale)
@@ -142,8 +156,7 @@ def _kernels(system):
     @jax.jit
     def refine(y, p, ch):
         def one(y, p, ch):
-            for _ in range(3):
-                y, nd = newton(y, p, ch)
+            y, nd = lax.fori_loop(0, 3, lambda i, c: newton(c[0], p, ch), (y, jnp.zeros((), y.real.dtype)))
             sv = jnp.linalg.svd(jac(y, p, ch), compute_uv=False)
             return y, nd, sv[0] / jnp.maximum(sv[-1], 1e-300)
 
@@ -203,7 +216,7 @@ def track(system, y0, chart, P, pidx=None, *, batch: int = 2048, round_steps: in
     k, N = y0.shape
     pidx = np.arange(k) if pidx is None else np.asarray(pidx, dtype=np.int64)
     R0_0, a_0 = (np.asarray(c, dtype=np.complex128) for c in chart)
-    sizes = sorted({max(16, batch // 4**i) for i in range(6)})
+    sizes = sorted({64, 256, max(64, batch)})  # few sizes: each one is a compilation
     B = _bucket(k, sizes)
     out_y = np.array(y0)
     out_R0 = np.array(R0_0)
@@ -296,7 +309,7 @@ def refine_endpoints(system, y, p, chart, *, chunk: int = 4096):
     if k == 0:
         return y, np.zeros(0), np.zeros(0)
     outs = []
-    size = min(chunk, 1 << max(4, int(np.ceil(np.log2(max(k, 1))))))
+    size = 64 if k <= 64 else 512 if k <= 512 else chunk
     for s in range(0, k, size):
         sl = slice(s, s + size)
         ys = y[sl]
