@@ -235,6 +235,18 @@ def test_flow_engine_end_components_are_uniform(widths):
     m = len(labels)
     for c in counts.values():  # each within 4 binomial standard deviations
         assert abs(c - m * p) <= 4 * np.sqrt(m * p * (1 - p))
+    # Runs whose initial δ pins a square layer (δ_i ≻ 0 or ≺ 0) keep that layer's det sign to the
+    # end, whatever else happens (other runs do cross det = 0: the component is not an invariant).
+    from geomflow._networks import unflatten_weights
+
+    pinned = 0
+    for i in np.nonzero(ok)[0]:
+        w0 = unflatten_weights(spec.arch, raw["y0"][i])
+        w1 = [np.asarray(W) for W in unflatten_weights(spec.arch, raw["y"][i])]
+        for layer, sign in fb.sign_guarantees(w0).items():
+            assert np.sign(np.linalg.det(w1[layer - 1])) == sign
+            pinned += 1
+    assert pinned > 0
 
 
 def test_cli_fibres(capsys):
