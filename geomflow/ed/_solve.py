@@ -239,9 +239,9 @@ def start_fibre(m: int, n: int, r: int, distance: str = "generic", *, seed: int 
     fib = None
     if use_disk_cache and os.path.exists(path):
         try:
-            z = np.load(path)
-            fib = StartFibre(system, (z["W"], z["Q"]), (z["R0"], z["a"]), z["solutions"], int(z["loops"]),
-                             list(z["history"]))
+            with np.load(path) as z:
+                fib = StartFibre(system, (z["W"], z["Q"]), (z["R0"], z["a"]), z["solutions"],
+                                 int(z["loops"]), [int(h) for h in z["history"]])
         except Exception:
             fib = None
     if fib is None:
