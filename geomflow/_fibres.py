@@ -23,6 +23,7 @@ builds an explicit path inside a fibre of rank `< r` between two points with dif
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -59,7 +60,11 @@ def reference_frame(M, r: int) -> jax.Array:
         >>> reference_frame(jnp.array([[0.0, -3.0], [1.0, 0.0]]), 1).tolist()
         [[0.0], [1.0]]
     """
-    M = jnp.asarray(M)
+    return _reference_frame_core(jnp.asarray(M), int(r))
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _reference_frame_core(M, r):
     _, _, vt = jnp.linalg.svd(M, full_matrices=False)
     V = vt[:r].T
     idx = jnp.argmax(jnp.abs(V), axis=0)
@@ -100,14 +105,29 @@ def fibre_label(weights: Sequence, V_r=None) -> jax.Array:
     r, bn = arch.rank, arch.bottlenecks
     if not bn:
         return jnp.zeros((0,), jnp.int32)
+    weights = tuple(jnp.asarray(W) for W in weights)
     if V_r is None:
-        V_r = reference_frame(product(weights), r)
+        return _label_default_frame(weights)
     V_r = jnp.asarray(V_r)
     if V_r.shape != (d[0], r):
         raise GeomflowError(f"V_r must have shape (d_0, r) = {(d[0], r)}, got {tuple(V_r.shape)}")
+    return _label_with_frame(weights, V_r)
+
+
+def _label_core(weights, V_r):
+    arch = architecture(_widths_of(weights))
+    bn = arch.bottlenecks
+    if V_r is None:
+        V_r = reference_frame(product(weights), arch.rank)
     mats = [product(weights[: bn[0]]) @ V_r]
     mats += [product(weights[bn[k] : bn[k + 1]]) for k in range(len(bn) - 1)]
     return jnp.stack([jnp.sign(jnp.linalg.det(A)) for A in mats]).astype(jnp.int32)
+
+
+# Compiled once per shape (an eager call would compile every op separately); nested inside an
+# outer jit/vmap these simply inline.
+_label_default_frame = jax.jit(lambda weights: _label_core(weights, None))
+_label_with_frame = jax.jit(_label_core)
 
 
 def label_index(label) -> int:
@@ -269,24 +289,38 @@ def sample_fibre_point(
     k = _check_target(arch, M, rank)
     dtype = M.dtype if jnp.issubdtype(M.dtype, jnp.floating) else jnp.result_type(float)
     M = M.astype(dtype)
+    rd = [d[0]] + [di - k for di in d[1:-1]] + [d[-1]]  # remainder widths (ends: full spaces)
+    if h >= 2 and min(rd[1:-1]) >= 1:
+        if killer is None:
+            try:
+                killer = int(jax.random.randint(jax.random.fold_in(key, 1), (), 1, h + 1))
+            except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError):
+                killer = h  # traced key: a fixed layer
+        if not 1 <= int(killer) <= h:
+            raise GeomflowError(f"killer must be a layer in 1..{h}, got {killer}")
+        killer = int(killer)
+    else:
+        killer = None
+    w, gs, R, UkSk, Vk = _sample_core(key, M, d, k, killer)
+    if return_params:
+        return w, FibreParams(gs, R, UkSk, Vk, killer)
+    return w
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _sample_core(key, M, d, k, killer):
+    h = len(d) - 1
+    dtype = M.dtype
     U, S, Vt = jnp.linalg.svd(M, full_matrices=False)
     UkSk, Vk = U[:, :k] * S[None, :k], Vt[:k].T
     if h == 1:
-        p = FibreParams((), (jnp.zeros((d[1], 0), dtype),), UkSk, Vk, None)
-        return ((M,), p) if return_params else (M,)
-    rd = [d[0]] + [di - k for di in d[1:-1]] + [d[-1]]  # remainder widths (ends: full spaces)
+        return (M,), (), (jnp.zeros((d[1], 0), dtype),), UkSk, Vk
+    rd = [d[0]] + [di - k for di in d[1:-1]] + [d[-1]]
     keys = jax.random.split(key, 2 * h + 2)
     gs = tuple(jax.random.normal(keys[i], (d[i], d[i]), dtype) for i in range(1, h))
     R = [jax.random.normal(keys[h + i], (rd[i], rd[i - 1]), dtype) for i in range(1, h + 1)]
-    if min(rd[1:-1]) >= 1:
-        if killer is None:
-            try:
-                killer = int(jax.random.randint(keys[-1], (), 1, h + 1))
-            except jax.errors.ConcretizationTypeError:  # traced key: a fixed layer
-                killer = h
-        c = int(killer)
-        if not 1 <= c <= h:
-            raise GeomflowError(f"killer must be a layer in 1..{h}, got {killer}")
+    if killer is not None:
+        c = killer
         Z = R[c - 1]
         if c < h:
             B = _chain(R[c:])
@@ -295,11 +329,8 @@ def sample_fibre_point(
             C = _chain(R[: c - 1])
             Z = Z - (Z @ C) @ jnp.linalg.pinv(C)
         R[c - 1] = Z
-    else:
-        killer = None
     p = FibreParams(gs, tuple(R), UkSk, Vk, killer)
-    w = _weights_from_params(p, k, jnp)
-    return (w, p) if return_params else w
+    return _weights_from_params(p, k, jnp), gs, tuple(R), UkSk, Vk
 
 
 def _sample_params_np(rng: np.random.Generator, widths, UkSk, Vk, killer) -> FibreParams:
@@ -342,7 +373,11 @@ def random_target(key: jax.Array, arch: Architecture | Sequence[int], rank: int 
     k = arch.rank if rank is None else int(rank)
     if not 0 <= k <= arch.rank:
         raise GeomflowError(f"rank must be in 0..r = 0..{arch.rank}, got {rank}")
-    dtype = dtype or jnp.result_type(float)
+    return _random_target_core(key, d0, dh, k, jnp.dtype(dtype or jnp.result_type(float)))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _random_target_core(key, d0, dh, k, dtype):
     k1, k2, k3 = jax.random.split(key, 3)
     A = jnp.linalg.qr(jax.random.normal(k1, (dh, max(k, 1)), dtype))[0][:, :k]
     B = jnp.linalg.qr(jax.random.normal(k2, (d0, max(k, 1)), dtype))[0][:, :k]

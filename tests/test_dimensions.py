@@ -74,7 +74,7 @@ def test_delta_jacobian_matches_autodiff(widths, rng):
         return jnp.concatenate(out)
 
     v = jnp.concatenate([jnp.ravel(W) for W in ws])
-    J_auto = np.asarray(jax.jacfwd(delta_upper)(v))
+    J_auto = np.asarray(jax.jit(jax.jacfwd(delta_upper))(v))
     np.testing.assert_allclose(dm.delta_jacobian(ws), J_auto, atol=1e-12)
 
 
