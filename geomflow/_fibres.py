@@ -424,7 +424,8 @@ class FibreMonteCarlo:
     - `max_residual`: `max ‖μ(w) − M‖_F / ‖M‖_F` over the samples.
     - `min_margin_ratio`: `min σ_min(A_k)/bound_k` over samples and labels (≥ 1 on the fibre;
       rank `r` with `b > 0` only).
-    - `path`: the [`FibrePath`][] check between two points with different labels (rank `< r`).
+    - `path`: the [`FibrePath`][] check: between two points with different labels (rank `< r`),
+      or two distinct points with the same label (rank `r`).
     """
 
     widths: tuple[int, ...]
@@ -461,18 +462,29 @@ class FibreMonteCarlo:
 
 
 def fibre_path(pa: FibreParams, pb: FibreParams, M, *, steps: int = 20, V_r=None) -> FibrePath:
-    """Connect two points of a fibre of rank `k < r` by an explicit path inside the fibre.
+    """Connect two points of one fibre by an explicit path inside the fibre.
+
+    Works for `rank M = k < r` between any two points, and for `k = r` between two points with
+    the same label (different labels cannot be joined: the label is invariant, see
+    [`label_margins`][]). Together with the `2^b` labels seen by sampling this shows that the
+    labels are exactly the path components.
 
     The path, in the coordinates of [`FibreParams`][]: (1) scale the killer block of `a` to
     zero, then the rest of `a`'s remainder (the remainder product stays zero all along); with no
     remainder the weights are `W_1 = a_1V_kᵀ`, `W_i = a_i b_{i−1}`, `W_h = U_kΣ_k b_{h−1}` with
-    `b_i a_i = I_k`, `a_i` of size `d_i × k`; (2) move `a_i` on a straight line from `a`'s frame to
-    `b`'s (rank-deficient `d_i × k` matrices have codimension `d_i − k + 1 ≥ 2` when `d_i > k`,
-    which is why this needs `k < r`) with `b_i = a_i^+ + Z_i(I − a_ia_i^+)`, `Z_i` interpolated;
-    (3) rebuild `b`'s remainder (stage 1 backwards). Every stage is in the fibre by algebra; the
-    grid check confirms it numerically and checks continuity by adaptive bisection.
+    `b_i a_i = I_k`, `a_i` of size `d_i × k`; (2) move every frame `a_i` from `a`'s to `b`'s: on a
+    straight line when `d_i > k` (rank-deficient `d_i × k` matrices have codimension
+    `d_i − k + 1 ≥ 2`, so a random line misses them), with `b_i = a_i^+ + Z_i(I − a_ia_i^+)`, `Z_i`
+    interpolated; when `d_i = k` (a bottleneck at rank `r`) through `GL^±(k)` by
+    `a_i(t) = Q(t)R(t)` (QR with positive diagonal: `R` on a straight line, `Q` by Givens rotations),
+    which needs `sgn det` equal at both ends, and `b_i = a_i^{-1}`; (3) rebuild `b`'s remainder
+    (stage 1 backwards). Every stage is in the fibre by algebra; the grid check confirms it
+    numerically and checks continuity by adaptive bisection.
 
     **Returns:** a [`FibrePath`][].
+
+    **Raises:** `GeomflowError` for a one-layer network, or for two points at rank `r` whose
+    labels differ.
     """
     as_np = lambda p: FibreParams(  # noqa: E731
         tuple(np.asarray(g, float) for g in p.gs), tuple(np.asarray(x, float) for x in p.remainder),
@@ -484,11 +496,12 @@ def fibre_path(pa: FibreParams, pb: FibreParams, M, *, steps: int = 20, V_r=None
     if h < 2:
         raise GeomflowError("a fibre of a one-layer network is a point; there is no path to build")
     M = np.asarray(M, float)
-    if k >= min(g.shape[0] for g in pa.gs):
-        raise GeomflowError(
-            f"fibre_path needs rank M = {k} < r; at rank r the fibre has 2^b components and "
-            "points with different labels cannot be joined"
-        )
+    for ga, gb in zip(pa.gs, pb.gs):
+        if ga.shape[0] == k and np.sign(np.linalg.det(ga)) != np.sign(np.linalg.det(gb)):
+            raise GeomflowError(
+                "the two points lie in different components of a rank-r fibre (their labels "
+                "differ), and no path inside the fibre joins them"
+            )
 
     def strip(p: FibreParams, t):
         """Stage 1 at t ∈ [0, 1]: the killer scaled by (1−2t)₊, then the rest by (2−2t) ∧ 1."""
@@ -506,9 +519,10 @@ def fibre_path(pa: FibreParams, pb: FibreParams, M, *, steps: int = 20, V_r=None
     aa, ba = frames(pa)
     ab, bb = frames(pb)
     min_sv = [float("inf")]
+    square = [_gl_path(x, y) if x.shape[0] == k else None for x, y in zip(aa, ab)]
 
     def middle(t):
-        a = [(1 - t) * x + t * y for x, y in zip(aa, ab)]
+        a = [sq(t) if sq is not None else (1 - t) * x + t * y for sq, x, y in zip(square, aa, ab)]
         Z = [(1 - t) * x + t * y for x, y in zip(ba, bb)]
         b = []
         for ai, Zi in zip(a, Z):
@@ -558,15 +572,66 @@ def fibre_path(pa: FibreParams, pb: FibreParams, M, *, steps: int = 20, V_r=None
     return FibrePath(ok, la, lb, res, max_step, step_tol, min_sv[0], len(ordered))
 
 
+def _qr_positive(A):
+    Qm, R = np.linalg.qr(A)
+    s = np.where(np.diagonal(R) < 0, -1.0, 1.0)
+    return Qm * s[None, :], s[:, None] * R
+
+
+def _givens_path(U):
+    """A path `t ↦ U(t)` in `SO(n)` from `I` to `U` (`det U = 1`): Givens rotations with their
+    angles scaled by `t`, then the leftover `diag(±1)` (an even number of `−1`) by rotations
+    through `tπ` in pairs of coordinates."""
+    n = U.shape[0]
+    M = U.copy()
+    rots = []
+    for c in range(n):
+        for r in range(n - 1, c, -1):
+            th = np.arctan2(M[r, c], M[r - 1, c])
+            G = np.eye(n)
+            G[[r - 1, r - 1, r, r], [r - 1, r, r - 1, r]] = np.cos(th), -np.sin(th), np.sin(th), np.cos(th)
+            M = G.T @ M
+            rots.append((r - 1, r, th))
+    neg = [i for i in range(n) if M[i, i] < 0]
+
+    def rot(i, j, th):
+        G = np.eye(n)
+        G[[i, i, j, j], [i, j, i, j]] = np.cos(th), -np.sin(th), np.sin(th), np.cos(th)
+        return G
+
+    def at(t):
+        out = np.eye(n)
+        for i, j, th in rots:
+            out = out @ rot(i, j, t * th)
+        for i, j in zip(neg[0::2], neg[1::2]):
+            out = out @ rot(i, j, t * np.pi)
+        return out
+
+    return at
+
+
+def _gl_path(A, B):
+    """A path in `GL(n)` from `A` to `B` (same `sgn det`): `Q(t)R(t)` with `A = Q_AR_A`,
+    `B = Q_BR_B` (positive diagonals), `R(t)` on a straight line (triangular with positive
+    diagonal, so invertible) and `Q(t) = Q_A U(t)`, `U(t)` a path in `SO(n)` to `Q_AᵀQ_B`."""
+    Qa, Ra = _qr_positive(A)
+    Qb, Rb = _qr_positive(B)
+    U = _givens_path(Qa.T @ Qb)
+    return lambda t: Qa @ U(t) @ ((1 - t) * Ra + t * Rb)
+
+
 def fibre_monte_carlo(
     widths, *, samples: int = 200, rank: int | None = None, seed: int = 0, check_path: bool = True
 ) -> FibreMonteCarlo:
     """Sample `samples` points of one random fibre `μ^{-1}(M)` and tally their labels.
 
     At `rank M = r` the labels should take exactly `2^b` values, with the margin check of
-    [`label_margins`][] at every point. At `rank M = k < r` (a connected fibre) the labels are
-    still computed, with one fixed frame `V_r` (`V_k` completed by a fixed orthonormal part of
-    `ker M`), and an explicit path ([`fibre_path`][]) joins two points with different labels.
+    [`label_margins`][] at every point (so the labels are invariants: at least `2^b`
+    components), and an explicit path ([`fibre_path`][]) joins two distinct points with the same
+    label (so at most `2^b`). At `rank M = k < r` (a connected fibre) the labels are still
+    computed, with one fixed frame `V_r` (`V_k` completed by a fixed orthonormal part of
+    `ker M`; they are not invariants there), and an explicit path joins two points with
+    different labels.
     Runs in numpy (no compilation); the sampler is the twin of [`sample_fibre_point`][].
 
     **Returns:** a [`FibreMonteCarlo`][].
@@ -610,7 +675,7 @@ def fibre_monte_carlo(
         ws = _weights_from_params(p, k, np) if h >= 2 else (M,)
         lab = _label_np(ws, V_r, bn) if bn else ()
         labels[lab] = labels.get(lab, 0) + 1
-        first_of_label.setdefault(lab, p)
+        first_of_label.setdefault(lab, []).append(p) if len(first_of_label.get(lab, [])) < 2 else None
         max_res = max(max_res, float(np.linalg.norm(_chain(ws) - M)) / normM)
         if k == r and bn:
             for j in range(len(bn)):
@@ -621,9 +686,14 @@ def fibre_monte_carlo(
                 smin = np.linalg.svd(A, compute_uv=False)[-1]
                 min_ratio = min(min_ratio, float(smin * left * right / sr))
     path = None
-    if check_path and k < r and h >= 2:
-        found = list(first_of_label.values())
-        path = fibre_path(found[0], found[1] if len(found) > 1 else found[0], M, V_r=V_r)
+    if check_path and h >= 2:
+        found = [v for lab, v in first_of_label.items() if 0 not in lab]
+        found += [v for lab, v in first_of_label.items() if 0 in lab]
+        if k < r:  # two points with different labels (if seen)
+            pa, pb = found[0][0], (found[1][0] if len(found) > 1 else found[0][-1])
+        else:  # two distinct points with the same label (if seen)
+            pa, pb = next(((f[0], f[1]) for f in found if len(f) > 1), (found[0][0], found[0][0]))
+        path = fibre_path(pa, pb, M, V_r=V_r)
     seen = sorted(labels)
     return FibreMonteCarlo(
         widths=arch.widths,

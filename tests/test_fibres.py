@@ -119,14 +119,26 @@ def test_below_rank_r_points_with_different_labels_are_connected(widths, rank):
         assert p.label_start != p.label_end  # the path really changes the "label"
 
 
-def test_path_refused_at_rank_r_and_dets_vanish_below():
-    """At rank r a path between different labels must fail (the builder refuses); below rank r
-    the label determinants do vanish on the fibre (a killer layer inside a segment)."""
+@pytest.mark.parametrize("widths", [(3, 2, 2, 3), (2, 3, 3, 2), (3, 2, 4, 2, 3)])
+def test_at_rank_r_points_with_the_same_label_are_connected(widths):
+    """Labels are invariants (margins) and 2^b of them occur; a path between two distinct points
+    with the same label shows there are no more components than labels."""
+    mc = fb.fibre_monte_carlo(widths, samples=20, seed=3)
+    p = mc.path
+    assert p is not None and p.ok and p.label_start == p.label_end
+    assert p.max_residual < 1e-10
+
+
+def test_path_refused_across_labels_at_rank_r_and_dets_vanish_below():
+    """At rank r two points with different labels cannot be joined (the builder refuses); below
+    rank r the label determinants do vanish on the fibre (a killer layer inside a segment)."""
     widths = (3, 2, 2, 3)
     M = fb.random_target(jax.random.key(0), widths)
-    _, pa = fb.sample_fibre_point(jax.random.key(1), widths, M, return_params=True)
+    pts = [fb.sample_fibre_point(jax.random.key(i), widths, M, return_params=True) for i in range(8)]
+    labels = [tuple(fb.fibre_label(w).tolist()) for w, _ in pts]
+    j = next(j for j in range(1, 8) if labels[j] != labels[0])
     with pytest.raises(GeomflowError):
-        fb.fibre_path(pa, pa, M)
+        fb.fibre_path(pts[0][1], pts[j][1], M)
     M1 = fb.random_target(jax.random.key(0), widths, rank=1)
     w = fb.sample_fibre_point(jax.random.key(2), widths, M1, rank=1, killer=2)
     assert abs(float(jnp.linalg.det(w[1]))) < 1e-12  # W_2 (a 2x2 segment) is singular on the fibre

@@ -88,10 +88,11 @@ def run(args) -> int:
     print(f"{'n':>2} {'h':>2} {'dim im δ':>9} {'dim δ(H)':>9} {'3-block':>8} {'data':>5}  holds  attained by")
     for row in out["rows"]:
         dH = "∅" if row["dim_delta_H"] is None else row["dim_delta_H"]
-        tb = "-" if row["dim_delta_H_three_block"] is None else row["dim_delta_H_three_block"]
-        da = "-" if row["dim_delta_H_data"] is None else row["dim_delta_H_data"]
+        lb = "" if row["complete"] else "≥"  # a stopped search gives lower bounds per kind
+        tb = "-" if row["dim_delta_H_three_block"] is None else f"{lb}{row['dim_delta_H_three_block']}"
+        da = "-" if row["dim_delta_H_data"] is None else f"{lb}{row['dim_delta_H_data']}"
         kinds = ",".join(row["attaining_kinds"]) or "-"
-        note = "" if row["complete"] else " (search stopped at the first full-dimensional piece)"
+        note = "" if row["complete"] else " (stopped at the first full-dimensional piece)"
         print(f"{row['n']:>2} {row['h']:>2} {row['dim_im_delta']:>9} {dH!s:>9} {tb!s:>8} {da!s:>5}  "
               f"{'yes' if row['condition_holds'] else 'NO':>5}  {kinds}{note}")
     for n, h in out["first_failing_depth"].items():
