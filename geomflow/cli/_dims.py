@@ -67,7 +67,7 @@ def run(args) -> int:
         print(f"widths          {','.join(map(str, rep.widths))}   (h = {h})")
         print(f"dim im δ        {rep.dim_im_delta}   (singular-value gap {rep.im_delta_gap:.1e})")
         if rep.dim_delta_H is None:
-            print("dim δ(H)        H is empty (h ≤ 2: no zero-Hessian critical points)")
+            print("dim δ(H)        H is empty (no zero-Hessian critical points for generic data)")
         else:
             print(f"dim δ(H)        {rep.dim_delta_H}   (max over {rep.num_pieces} pieces: "
                   f"{rep.num_three_block} three-block, {rep.num_data} data; "
