@@ -48,6 +48,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _style  # noqa: E402
 
+QUICK_SECONDS = 12  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "neuromanifold"
 SIZES = {"tiny": 8, "quick": 200, "full": 5000}
 ARCHS = ((3, 2, 3), (3, 1, 3), (3, 2, 2, 3), (4, 2, 3, 4), (2, 3, 2), (4, 3, 2))

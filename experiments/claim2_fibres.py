@@ -43,6 +43,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _style  # noqa: E402
 
+QUICK_SECONDS = 8  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "fibres"
 ARCHS = ((3, 2, 3), (3, 2, 2, 3), (3, 3, 3, 3), (4, 2, 3, 2, 4), (3, 2, 2, 2, 3), (2, 3, 2),
          (3, 2, 2, 2, 2, 3))

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _flows  # noqa: E402
 import _style  # noqa: E402
 
+QUICK_SECONDS = 140  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "no_bad_minima"
 SIZES = {
     "tiny": {"samples": 4, "archs": ((3, 2, 3),)},

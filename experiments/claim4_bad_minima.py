@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _flows  # noqa: E402
 import _style  # noqa: E402
 
+QUICK_SECONDS = 50  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "bad_minima"
 WIDTHS = {"tiny": ((3, 1, 3),), "quick": ((3, 1, 3),), "full": ((3, 1, 3), (3, 1, 2, 3))}
 SIZES = {"tiny": 4, "quick": 64, "full": 2000}

@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _style  # noqa: E402
 
+QUICK_SECONDS = 80  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "eckart_young"
 SIZES = {
     "tiny": {"samples": 4, "shapes": ((3, 3, 1),)},

@@ -46,6 +46,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _style  # noqa: E402
 
+QUICK_SECONDS = 90  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "ed_table"
 SIZES = {"tiny": 8, "quick": 200, "full": 2000}
 TALK = {1: {3: 476, 5: 120, 7: 1}, 2: {5: 805, 7: 190, 9: 10}, 3: {7: 228, 9: 116, 11: 21},

@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _flows  # noqa: E402
 import _style  # noqa: E402
 
+QUICK_SECONDS = 300  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "conjecture1"
 SIZES = {
     "tiny": {"samples": 4, "depths": (2,), "inner": (2,), "small_depth": 3, "scales": (1.0, 1e-2),

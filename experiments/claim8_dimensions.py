@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _style  # noqa: E402
 
+QUICK_SECONDS = 20  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "dimensions"
 SIZES = {
     "tiny": {1: range(2, 6), 2: range(2, 5)},

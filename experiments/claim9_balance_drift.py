@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _style  # noqa: E402
 
+QUICK_SECONDS = 90  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "balance_drift"
 WIDTHS = (3, 2, 2, 3)
 SIZES = {

@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _style  # noqa: E402
 
+QUICK_SECONDS = 12  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "ed_ellipse"
 SIZES = {"tiny": 40, "quick": 240, "full": 800}  # even: no grid point on an axis
 A, B = 2.0, 1.0

@@ -40,6 +40,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _style  # noqa: E402
 
+QUICK_SECONDS = 10  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "landscape"
 SIZES = {"tiny": 21, "quick": 81, "full": 241}
 WIDTHS = (3, 2, 3)
