@@ -645,12 +645,22 @@ def _stage_kernels(spec: ProblemSpec, config: FlowConfig, stage: int, n_devices:
     def advance_one(state, loss, tol, n):
         return advance_member(spec, config, state, loss, tol, n, stage=stage)
 
-    start_b = jax.vmap(start_one, in_axes=(0, 0, 0, 0, None))
-    adv_b = jax.vmap(advance_one, in_axes=(0, 0, None, None))
-    # Known limitation (jax 0.10.2, lineax): the LU solve of an implicit (Kvaerno) step inside
-    # shard_map fails with "pytree does not match out_structure". Implicit stages therefore run
-    # unsharded; for solver "auto" that is only the short tail (~10–20 steps per run).
-    sharded = n_devices > 1 and not config.stages[stage][0].startswith("kvaerno")
+    implicit = config.stages[stage][0].startswith("kvaerno")
+    if implicit:
+        # Implicit stages run their members one after another (lax.map, no lockstep): the
+        # batched LU of a vmapped Newton solve rounds differently with the batch's composition
+        # (1e-14, measured), and a member's result must not depend on its pool. A vmapped
+        # implicit step costs as much per member as an unbatched one here (~35 µs), so nothing
+        # is lost. This also keeps lineax's LU out of shard_map, where it fails (jax 0.10.2).
+        def start_b(loss, w0, carry, valid, tol):
+            return jax.lax.map(lambda a: start_one(*a, tol), (loss, w0, carry, valid))
+
+        def adv_b(state, loss, tol, n):
+            return jax.lax.map(lambda a: advance_one(a[0], a[1], tol, n), (state, loss))
+    else:
+        start_b = jax.vmap(start_one, in_axes=(0, 0, 0, 0, None))
+        adv_b = jax.vmap(advance_one, in_axes=(0, 0, None, None))
+    sharded = n_devices > 1 and not implicit
     if sharded:
         from jax.sharding import PartitionSpec as Pspec
 
@@ -661,7 +671,7 @@ def _stage_kernels(spec: ProblemSpec, config: FlowConfig, stage: int, n_devices:
         adv_b = jax.shard_map(adv_b, mesh=mesh, in_specs=(B, B, R, R), out_specs=B,
                               check_vma=False)
     del d_w
-    return jax.jit(start_b), jax.jit(adv_b), _merge, (n_devices if sharded else 1)
+    return jax.jit(start_b), jax.jit(adv_b), _merge, (n_devices if sharded else 1), implicit
 
 
 @jax.jit
@@ -674,7 +684,7 @@ class _Pool:
     """The slots of one stage: refilled from its queue, advanced in rounds, resized in buckets."""
 
     def __init__(self, kernels, problems, raw, tol, sizes, unit):
-        self.start_b, self.adv_b, self.merge, self.unit = kernels
+        self.start_b, self.adv_b, self.merge, self.unit, self.sequential = kernels
         self.problems, self.raw, self.tol = problems, raw, tol
         self.sizes = sizes
         self.state = self.loss = None
@@ -733,7 +743,10 @@ class _Pool:
         status = np.asarray(self.state.status)
         steps = np.asarray(self.state.steps)
         per_dev = (steps - before).reshape(self.unit, -1)
-        executed = int(per_dev.max(axis=1).sum()) * (self.pos.size // self.unit)
+        if self.sequential:  # lax.map: every member runs its own loop, no lockstep
+            executed = int(per_dev.sum())
+        else:
+            executed = int(per_dev.max(axis=1).sum()) * (self.pos.size // self.unit)
         done = np.nonzero((status != RUNNING) & (self.pos >= 0))[0]
         needed = 0
         if done.size:
@@ -832,9 +845,8 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
         problems = sampled_problems(spec, seed, indices)
     kspec = kernel_spec(spec)
     n_stages = len(config.stages)
-    # Implicit stages always run in pools of IMPLICIT_POOL slots: the batched LU of their Newton
-    # solves rounds differently for different batch sizes (1e-13, measured), and a member's
-    # result must not depend on the pool. Explicit stages are bitwise batch-independent.
+    # Implicit stages run sequentially (lax.map) in pools of IMPLICIT_POOL slots; explicit
+    # stages are vmapped, which is bitwise batch-independent (measured).
     pools = [_Pool(_stage_kernels(kspec, config, k, n_devices), problems, raw, tol,
                    [IMPLICIT_POOL] if config.stages[k][0].startswith("kvaerno") else sizes, unit)
              for k in range(n_stages)]
