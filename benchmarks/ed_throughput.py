@@ -21,7 +21,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
 
-
 BERTINI_ALGORITHM = os.environ.get("BERTINI_ALGORITHM", "ZeroDimPowerSeriesDoublePrecisionTotalDegree")
 
 
@@ -97,7 +96,13 @@ def main(argv=None):
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from geomflow.ed import critical_point_table, sample_instance, solve_instances, split_real, start_fibre
+    from geomflow.ed import (
+        critical_point_table,
+        sample_instance,
+        solve_instances,
+        split_real,
+        start_fibre,
+    )
 
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.device_count()}, "
           f"cpu count {os.cpu_count()}")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from geomflow.ed import (
-    ed_degree,
     eckart_young_critical_points,
+    ed_degree,
     generic_ed_degree_rank_one,
     sample_instance,
     solve_instances,

@@ -7,9 +7,9 @@ import pytest
 
 from geomflow._errors import GeomflowError
 from geomflow.ed import (
-    ed_degree_eckart_young,
     eckart_young_critical_points,
     eckart_young_discriminant,
+    ed_degree_eckart_young,
     generic_ed_degree_rank_one,
     riemannian_hessian_eigenvalues,
 )

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from geomflow.ed import classify_instance_points, critical_point_table, sample_instance, solve_instances
+from geomflow.ed import (
+    classify_instance_points,
+    critical_point_table,
+    sample_instance,
+    solve_instances,
+)
 from geomflow.ed._equations import unvec, vec
 
 # MATH.md §3: the talk's table, 2000 samples, M_1 ⊂ R^{3×3}, generic perturbed distance.

@@ -7,9 +7,9 @@ from ._classify import riemannian_hessian_eigenvalues as riemannian_hessian_eige
 from ._degree import ed_degree as ed_degree
 from ._equations import RankSystem as RankSystem
 from ._equations import weight_matrix as weight_matrix
-from ._formulas import ed_degree_eckart_young as ed_degree_eckart_young
 from ._formulas import eckart_young_critical_points as eckart_young_critical_points
 from ._formulas import eckart_young_discriminant as eckart_young_discriminant
+from ._formulas import ed_degree_eckart_young as ed_degree_eckart_young
 from ._formulas import generic_ed_degree_rank_one as generic_ed_degree_rank_one
 from ._homotopy import TrackStats as TrackStats
 from ._homotopy import track as track

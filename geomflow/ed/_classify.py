@@ -11,7 +11,7 @@ import numpy as np
 MORSE_TOL = 1e-9
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hessian_kernel(m: int, n: int, r: int):
     import jax
     import jax.numpy as jnp

@@ -134,7 +134,7 @@ class RankSystem:
 
         With `a=None` a fresh patch `a = conj(y)/‖y‖²` is returned for each point.
         """
-        m, n, r = self.m, self.n, self.r
+        n, r = self.n, self.r
         k = len(M)
         R0 = np.broadcast_to(np.asarray(R0), (k, n, n))
         Z = M @ np.linalg.inv(R0).transpose(0, 2, 1)  # = U_a [I, V′ᵀ]
@@ -150,7 +150,7 @@ class RankSystem:
 
     def rechart(self, y, R0, rng):
         """New charts centred at the points `y`: `R₀′ = [V | random complement]`, `V′ = 0`."""
-        m, n, r = self.m, self.n, self.r
+        n, r = self.n, self.r
         M = self.matrices(y, R0)
         _, _, vh = np.linalg.svd(M)
         V = vh[:, :r, :].transpose(0, 2, 1)  # spans the columns of Mᵀ (M = u s vh)

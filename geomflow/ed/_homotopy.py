@@ -64,7 +64,7 @@ def _dbezier(p0, c, p1, t):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kernels(system):
     """Jitted round / refine kernels for one (static, hashable) system."""
     import jax

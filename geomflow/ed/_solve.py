@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import GeomflowError
-from ._equations import DISTANCES, RankSystem, canonical_problem, commutation_matrix
+from ._equations import DISTANCES, RankSystem, commutation_matrix
 from ._homotopy import (
     DONE,
     ENDPOINT_RESIDUAL_TOL,
@@ -36,7 +36,7 @@ _MEMORY_CACHE: dict = {}
 
 def _system(m, n, r, distance) -> RankSystem:
     if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+        raise GeomflowError(f"distance must be one of {DISTANCES}, got {distance!r}")
     mm, nn = max(m, n), min(m, n)
     return RankSystem(mm, nn, r, distance)
 
@@ -307,6 +307,10 @@ def solve_instances(W, Q, r: int, distance: str = "generic", *, seed: int = 0,
         raise GeomflowError(f"W must have shape (k, {m * n}, {m * n}), got {W.shape}")
     if not 1 <= r <= min(m, n):
         raise GeomflowError(f"rank must satisfy 1 <= r <= min(m, n) = {min(m, n)}, got {r}")
+    if distance == "frobenius" and not np.allclose(W, np.eye(m * n)):
+        raise GeomflowError("the frobenius distance needs W = I for every instance")
+    if distance == "hadamard" and np.any(W * (1 - np.eye(m * n)) != 0):
+        raise GeomflowError("the hadamard distance needs diagonal W = diag(vec Λ)")
     transposed = m < n
     if transposed:
         P = commutation_matrix(m, n)
