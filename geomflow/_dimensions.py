@@ -37,10 +37,13 @@ present}` and `c = min{s : [s, h] present} − 1`:
 
 Every point of `H` lies in exactly one orbit, and on each orbit `H` is exactly the piece above,
 so **the pieces enumerated by [`zero_hessian_pieces`][] cover `H_{X,Y}` for generic data**
-(this is a proof given (A)/(B) of MATH.md §5, which the tests re-check with autodiff Hessians).
-`dim δ(piece)` is the rank of the Jacobian of `δ` restricted to the tangent space of the piece
-at a random point of it (a generic rank, so exact with probability one), and
-`dim δ(H) = max` over pieces.
+(`XXᵀ ≻ 0`, `Q = YXᵀ` of full rank; a proof given (A)/(B) of MATH.md §5, which the tests
+re-check with autodiff Hessians, including that every data zero is needed). `dim δ(piece)` is the
+rank of the Jacobian of `δ` restricted to the tangent space of the piece at one random point of it
+(a generic rank: right with probability one; the numerical rank decision is reported with its
+singular-value gap and cross-checked by exact ranks over `F_p`, which are certified lower
+bounds), and `dim δ(H) = max` over pieces: the exact value, not a lower bound, up to those
+rank decisions.
 
 ??? cite "References"
     Gabriel, *Unzerlegbare Darstellungen I* (1972) for the finiteness of type-A orbits;
