@@ -68,7 +68,35 @@ from ._critical import (
 from ._critical import (
     product_jacobian_rank as product_jacobian_rank,
 )
+from ._dimensions import (
+    DimsReport as DimsReport,
+    Piece as Piece,
+    RankReport as RankReport,
+    delta_H_dims as delta_H_dims,
+    delta_image_dim as delta_image_dim,
+    delta_image_dim_exact as delta_image_dim_exact,
+    delta_jacobian as delta_jacobian,
+    dims_sweep as dims_sweep,
+    numerical_rank as numerical_rank,
+    piece_delta_dims as piece_delta_dims,
+    rank_mod_p as rank_mod_p,
+    sample_piece_point as sample_piece_point,
+    zero_hessian_check as zero_hessian_check,
+    zero_hessian_pieces as zero_hessian_pieces,
+)
 from ._errors import GeomflowError as GeomflowError
+from ._fibres import (
+    FibreMonteCarlo as FibreMonteCarlo,
+    FibrePath as FibrePath,
+    fibre_label as fibre_label,
+    fibre_monte_carlo as fibre_monte_carlo,
+    fibre_path as fibre_path,
+    label_index as label_index,
+    random_target as random_target,
+    reference_frame as reference_frame,
+    sample_fibre_point as sample_fibre_point,
+    sign_guarantees as sign_guarantees,
+)
 from ._invariants import (
     balance_invariants as balance_invariants,
 )
