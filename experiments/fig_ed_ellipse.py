@@ -15,12 +15,12 @@ matrices). For the circle (`a = b`) the quartic has the factor `(a² − λ)²`,
 of the curve, leaving `δ = 2`. Each real critical point is a local minimum or maximum of the distance
 along the curve (the sign of the second derivative of `t ↦ ‖q − p(t)‖²`).
 
-Measured outcome (quick default, a = 2, b = 1, 241 × 241 grid of q on [−3.5, 3.5]²; the numbers are
+Measured outcome (quick default, a = 2, b = 1, 240 × 240 grid of q on [−3.5, 3.5]²; the numbers are
 in `figures/ed_ellipse.json`):
 - circle: 2 complex critical points at every grid q, both real, one minimum and one maximum;
 - ellipse: 4 complex critical points at every grid q; 4 real inside the evolute, 2 outside:
   the real count agrees with the "inside the evolute" test at 100% of the grid points farther
-  than 0.02 from the evolute (57 961 of 57 961); 4 real points are always 2 minima and 2 maxima;
+  than 0.02 from the evolute (57 040 of 57 040); 4 real points are always 2 minima and 2 maxima;
 - the count changes only across the evolute: every grid cell whose count differs from a
   neighbour's lies within one grid step of the evolute.
 

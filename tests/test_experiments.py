@@ -169,6 +169,15 @@ def test_claim1_neuromanifold_tiny(tmp_path):
         assert row["rank_dmu_generic_values"] == [row["dim_theory"]]
 
 
+def test_claim2_fibres_tiny(tmp_path):
+    pytest.importorskip("geomflow._fibres")
+    res = load("claim2_fibres").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "fibres", csv=True)
+    assert res["all_checks_pass"]
+    for row in res["rows"]:
+        assert row["labels_at_rank_r"] == 2 ** row["b"]
+
+
 def test_claim8_dimensions_tiny(tmp_path):
     pytest.importorskip("geomflow._dimensions")
     res = load("claim8_dimensions").main(["--tiny", "--out", str(tmp_path)])
@@ -191,8 +200,81 @@ def test_claim9_balance_drift_tiny(tmp_path):
     assert gd["eta=0.01"]["median_final_rel_drift"] < gd["eta=0.03"]["median_final_rel_drift"]
 
 
+# The engine-backed experiments compile flow / homotopy kernels (30–90 s each on 2 cores): slow.
+
+
+@pytest.mark.slow
+def test_claim3_no_bad_minima_tiny(tmp_path):
+    res = load("claim3_no_bad_minima").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "no_bad_minima", csv=True)
+    assert res["non_global_local_minima_found"] == 0
+
+
+@pytest.mark.slow
+def test_claim4_bad_minima_tiny(tmp_path):
+    res = load("claim4_bad_minima").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "bad_minima")
+    part = res["parts"][0]
+    assert part["ed_complete"] == part["samples"]
+    assert part["flow_outcomes"]["unmatched"] == 0
+
+
+def test_claim4_weight_conversion():
+    m4 = load("claim4_bad_minima")
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((6, 6))
+    W = m4.row_to_col_weight(A, 2, 3)
+    for _ in range(5):
+        D = rng.standard_normal((2, 3))
+        v = D.T.reshape(-1)  # column-major vec
+        np.testing.assert_allclose(v @ W @ v, np.sum((A @ D.reshape(-1)) ** 2), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_claim5_eckart_young_tiny(tmp_path):
+    res = load("claim5_eckart_young").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "eckart_young", csv=True)
+    assert res["all_checks_pass"]
+
+
+@pytest.mark.slow
+def test_claim6_ed_table_tiny(tmp_path):
+    res = load("claim6_ed_table").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "ed_table", csv=True)
+    assert res["ed_degree_generic"]["counted"] == 39 and res["ed_degree_frobenius"]["counted"] == 3
+    assert res["all_checks_pass"]
+
+
+def test_claim6_homogeneity_test_detects_difference():
+    m6 = load("claim6_ed_table")
+    talk = m6._grid(m6.TALK)
+    same = m6.homogeneity(talk / 10.0, talk)
+    assert same["p_value"] > 0.99
+    shifted = np.roll(talk, 1, axis=1) / 10.0
+    assert m6.homogeneity(shifted, talk)["p_value"] < 1e-6
+
+
+@pytest.mark.slow
+def test_claim7_conjecture1_tiny(tmp_path):
+    res = load("claim7_conjecture1").main(["--tiny", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, "conjecture1", csv=True)
+    for row in res["depth_sweep"] + res["small_init"]:
+        assert row.get("n_non_global_local_min", 0) == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # The CLI
+
+
+def test_figures_discovery_and_schedule():
+    figs = pytest.importorskip("geomflow.cli._figures")
+    files = figs.discover(EXPERIMENTS)
+    stems = [f.stem for f in files]
+    claims = [s for s in stems if s.startswith("claim")]
+    assert claims == sorted(claims, key=lambda s: int("".join(c for c in s[5:] if c.isdigit())))
+    assert stems.index(claims[-1]) < stems.index("fig_ed_ellipse")
+    assert [f.stem for f in figs.select(files, "claim1,ed_ellipse")] == ["claim1_neuromanifold", "fig_ed_ellipse"]
+    assert all(figs.expected_seconds(f) > 0 for f in files)
 
 
 def _cli(*argv, timeout=120):
@@ -206,6 +288,8 @@ def test_figures_list_and_unknown_name():
     p = _cli("figures", "--list")
     assert p.returncode == 0, p.stderr
     assert "claim1_neuromanifold" in p.stdout and "fig_ed_ellipse" in p.stdout
+    p = _cli("figures", "--jobs", "0", "--only", "claim1")
+    assert p.returncode == 2 and "--jobs" in p.stderr
     p = _cli("figures", "--only", "no_such_claim")
     assert p.returncode == 2
     assert "unknown experiment" in p.stderr and "claim1_neuromanifold" in p.stderr
