@@ -71,11 +71,11 @@ def homogeneity(measured: np.ndarray, talk: np.ndarray) -> dict:
     cols_t = list(talk[keep]) + [talk[(tot > 0) & ~keep].sum()]
     if cols_m[-1] + cols_t[-1] == 0:
         cols_m, cols_t = cols_m[:-1], cols_t[:-1]
-    O = np.array([cols_m, cols_t], dtype=float)
-    E = O.sum(1, keepdims=True) * O.sum(0, keepdims=True) / O.sum()
-    stat = float(np.sum((O - E) ** 2 / np.where(E > 0, E, 1)))
-    dof = O.shape[1] - 1
-    return {"chi2": stat, "dof": dof, "p_value": float(chi2.sf(stat, dof)), "cells": O.shape[1]}
+    obs = np.array([cols_m, cols_t], dtype=float)
+    exp = obs.sum(1, keepdims=True) * obs.sum(0, keepdims=True) / obs.sum()
+    stat = float(np.sum((obs - exp) ** 2 / np.where(exp > 0, exp, 1)))
+    dof = obs.shape[1] - 1
+    return {"chi2": stat, "dof": dof, "p_value": float(chi2.sf(stat, dof)), "cells": obs.shape[1]}
 
 
 def run(args) -> dict:

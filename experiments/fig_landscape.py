@@ -121,7 +121,6 @@ def run(args) -> dict:
     info["global_min"]["loss_closed_form"] = ynorm2 - sigma[0] ** 2 - sigma[1] ** 2
     info["saddle"]["loss_closed_form"] = ynorm2 - sigma[0] ** 2 - sigma[2] ** 2
 
-    arch_shapes = [(WIDTHS[1], WIDTHS[0]), (WIDTHS[2], WIDTHS[1])]
     from geomflow._networks import architecture
 
     arch = architecture(WIDTHS)
