@@ -87,7 +87,7 @@ def test_sigkill_halfway_then_restart_gives_identical_results(tmp_path):
     results identical to an uninterrupted run."""
     env = dict(os.environ, GEOMFLOW_CACHE=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "geomflow.cli", "flow", "--widths", "3,2,2,3", "--samples", "64",
+    cmd = [sys.executable, "-m", "geomflow", "flow", "--widths", "3,2,2,3", "--samples", "64",
            "--seed", "9", "--chunk-size", "8", "--pool-size", "8", "--out", str(out), "--json"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
