@@ -27,7 +27,7 @@ cold on 2 shared cores, almost all of it compiling one flow kernel per architect
 | 3 | (3,2,2,3) | 64/64 | [0.943, 1] | 42.2 |
 | 4 | (3,2,2,2,3) | 64/64 | [0.943, 1] | 43.5 |
 | 5 | (3,2,2,2,2,3) | 64/64 | [0.943, 1] | 55.1 |
-| 6 | (3,2,2,2,2,2,3) | 64/64 | [0.943, 1] | 47.9 |
+| 6 | (3,2,2,2,2,2,3) | 64/64 | [0.943, 1] | 47.8 |
 
 Small initialisation (h = 4, balanced, 32 flows per scale): scale 1: 32/32 global, median t 17.5;
 scale 1e-2: 32/32, median t 22.9; scale 1e-4: 31/32 global and **1 not converged** (time/step

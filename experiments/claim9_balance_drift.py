@@ -228,7 +228,7 @@ def _figure(out, curves, etas):
         ax0.loglog(t[1:], np.maximum(drift[1:], 1e-17), ls, color=c, label=name)
     ax0.set_xlabel("time t (GD: t = step · η)")
     ax0.set_ylabel("‖δ(w(t)) − δ(w(0))‖ / ‖w(0)‖²")
-    ax0.set_title("balance invariants: flow vs GD")
+    ax0.set_title("balance invariants: flow vs GD (instance 0)")
     ax0.legend(fontsize=6.5, ncol=1)
     for name, (t, drift, _) in curves.items():
         if name.startswith("GD"):
@@ -237,7 +237,7 @@ def _figure(out, curves, etas):
             ax1.semilogx(t, drift / eta, ls, color=c, label=f"{name}: drift / η")
     ax1.set_xlabel("time t = step · η")
     ax1.set_ylabel("relative drift / η")
-    ax1.set_title("GD drift / η tends to a limit as η → 0")
+    ax1.set_title("GD drift / η → a limit as η → 0 (instance 0)")
     ax1.legend(fontsize=6.5)
     fig.tight_layout()
     _style.save_figure(fig, out, NAME)
