@@ -53,7 +53,7 @@ import numpy as np
 from ._errors import GeomflowError
 from ._invariants import balance_invariants
 from ._losses import network_loss
-from ._networks import architecture, flatten_weights, product, unflatten_weights
+from ._networks import flatten_weights, product, unflatten_weights
 from ._sampling import ProblemSpec, sample_problem
 
 # Status codes of a run (int32 in records). RUNNING only inside the kernel.

@@ -618,7 +618,7 @@ def merge_sweeps(dirs: Sequence[str], out: str) -> SweepResult:
     if pos < samples:
         problems.append(f"[{pos}, {samples}) missing")
     if problems:
-        raise GeomflowError("index ranges do not tile [0, %d): %s" % (samples, "; ".join(problems)))
+        raise GeomflowError(f"index ranges do not tile [0, {samples}): {'; '.join(problems)}")
     os.makedirs(out, exist_ok=True)
     parts = []
     for d, m in metas:

@@ -35,7 +35,7 @@ def _data(sigmas):
 
 
 def _stack(losses, weights):
-    L = QuadraticLoss(jnp.stack([l.X for l in losses]), jnp.stack([l.Y for l in losses]))
+    L = QuadraticLoss(jnp.stack([ls.X for ls in losses]), jnp.stack([ls.Y for ls in losses]))
     W = tuple(jnp.stack([w[i] for w in weights]) for i in range(len(weights[0])))
     return L, W
 
