@@ -693,6 +693,7 @@ class _Pool:
 
     def __init__(self, kernels, problems, raw, tol, sizes, unit):
         self.start_b, self.adv_b, self.merge, self.unit, self.sequential = kernels
+        del unit
         self.problems, self.raw, self.tol = problems, raw, tol
         self.sizes = sizes
         self.state = self.loss = None
@@ -798,7 +799,7 @@ def given_problems(losses, weights0):
     return lambda positions: jax.tree.map(lambda a: a[jnp.asarray(positions)], (losses, weights0))
 
 
-IMPLICIT_POOL = 8
+IMPLICIT_POOL = 32
 
 
 def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, tolerances=None, *,
@@ -860,18 +861,24 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
              for k in range(n_stages)]
     queues = [collections.deque(range(n))] + [collections.deque() for _ in range(n_stages - 1)]
     n_steps = jnp.asarray(round_steps, jnp.int32)
+    # A sequential (implicit) pool has no lockstep, so its rounds can be long; it waits until it
+    # can fill half its slots (or nothing more will arrive), to keep the number of rounds low.
+    n_steps_seq = jnp.asarray(10 * round_steps, jnp.int32)
     needed = executed = rounds = 0
     while True:
         active = False
         for k, pool in enumerate(pools):
             final = all(not queues[j] and pools[j].live().size == 0 for j in range(k))
+            if pool.sequential and not final and pool.live().size + len(queues[k]) < IMPLICIT_POOL // 2:
+                active = active or bool(queues[k])
+                continue
             pool.fit(len(queues[k]), final)
             if pool.state is not None:
                 pool.fill(queues[k])
             if pool.state is None or pool.live().size == 0:
                 continue
             active = True
-            done, nd, ex = pool.round(n_steps)
+            done, nd, ex = pool.round(n_steps_seq if pool.sequential else n_steps)
             rounds += 1
             needed += nd
             executed += ex
