@@ -100,9 +100,13 @@ def test_generic_rank_one_count_slow(m, n):
 @pytest.mark.slow
 def test_generic_rank_two_4x4_count_with_evidence():
     """No formula covers this: two independent monodromy runs must agree, and real instances
-    must all reach the same count (completeness evidence); the numbers are printed."""
-    a = monodromy_start_fibre(_system(4, 4, 2, "generic"), seed=5, stable_loops=5)
-    b = monodromy_start_fibre(_system(4, 4, 2, "generic"), seed=6, stable_loops=5)
+    must all reach the same count (completeness evidence); the numbers are printed.
+
+    Recorded (2026-11-27, 2 shared CPU cores): seed 5 gave 1350 after 18 loops, history
+    1, 2, 4, …, 1065, 1293, 1346, 1350, 1350, 1350, 1350, 1350 (845 s). Long: tens of minutes.
+    """
+    a = monodromy_start_fibre(_system(4, 4, 2, "generic"), seed=5, stable_loops=4)
+    b = monodromy_start_fibre(_system(4, 4, 2, "generic"), seed=6, stable_loops=4)
     print(f"4x4 rank 2 generic: {a.degree} ({a.loops} loops, {a.history}) and "
           f"{b.degree} ({b.loops} loops, {b.history})")
     assert a.degree == b.degree
