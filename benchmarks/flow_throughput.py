@@ -33,6 +33,7 @@ def main():
     ap.add_argument("--vmap-samples", type=int, default=256)
     ap.add_argument("--pool-size", type=int, default=256)
     ap.add_argument("--init-scale", type=float, default=1.0)
+    ap.add_argument("--geomflow-only", action="store_true", help="skip the two baselines")
     args = ap.parse_args()
 
     from geomflow._flow import FlowConfig, FlowTolerances, finalise_batch, run_batch
@@ -60,6 +61,9 @@ def main():
           f"polish+classify {args.samples / t_fin:.0f} samples/s; useful-work fraction "
           f"{stats.useful_work_fraction:.3f}; mean steps {raw['steps'].mean():.0f}, max {raw['steps'].max()}; "
           f"converged {np.mean(raw['status'] == 0):.3f}; max δ drift {rec['delta_drift'].max():.1e}")
+
+    if args.geomflow_only:
+        return
 
     # --- plain vmap(diffeqsolve), Kvaerno5 (Tsit5 alone stalls), lockstep, no compaction
     import diffrax
