@@ -11,6 +11,18 @@ ran in:
    next step size, can be saved, compacted and continued exactly), or of an optax optimiser.
 3. [`finalise_member`][]: polish and classification in float64, and the per-sample record.
 
+## Solver and batching
+
+The default solver `"auto"` has two stages: Tsit5 (explicit; vmapped, bitwise independent of the
+batch) for the transient, then Kvaerno5 (implicit, L-stable) from `‖∇L‖ ≤ switch_grad` to the
+end, where Tsit5 stalls. [`run_batch`][] keeps a pool of slots per stage and runs it in rounds of
+at most `round_steps` steps; finished members leave, the pool is refilled and resized, so a batch
+never pays for its slowest member for more than one round. The implicit stage runs its members
+one after another (`lax.map`): a vmapped LU rounds differently with the batch's composition, and
+an implicit step costs as much per member batched as not. Several devices: the explicit stage
+is `shard_map(vmap(…))` over a 1-D mesh (the implicit stage runs on one device: lineax's LU
+fails inside `shard_map` with jax 0.10.2).
+
 ## The stopping rule (when is a run *converged*?)
 
 `‖∇L(w)‖_F ≤ grad` alone is fooled near `w = 0` for `h ≥ 3`, where `∇L ≈ 0` (the gradient is of
