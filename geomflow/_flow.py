@@ -572,8 +572,9 @@ def solve_one(spec: ProblemSpec, seed, index, tolerances: FlowTolerances | None 
     """Run sample `index` of `spec` to its end and return its [`FlowRecord`][] (one sample).
 
     Samples the problem (`fold_in(key(seed), index)`), integrates `ẇ = −∇L(w)` (or runs the
-    optax method) until the stopping rule decides, polishes and classifies. The batched runner
-    gives the same record for the same `(spec, seed, index)`.
+    optax method) until the stopping rule decides, polishes and classifies, with the same
+    member functions as [`run_batch`][] (which is what sweeps use; the two agree up to
+    round-off, since XLA compiles an unbatched loop differently from a vmapped one).
 
     **Arguments:**
 
