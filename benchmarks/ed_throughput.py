@@ -63,7 +63,10 @@ def bertini_solve(W, Q, tol=1e-4):
     dt = time.perf_counter() - t0
     pts = []
     for sol in solver.solutions():
-        vals = np.array([_to_complex(c) for c in sysb.dehomogenize_point(sol)])
+        try:
+            vals = np.array([_to_complex(c) for c in sysb.dehomogenize_point(sol)])
+        except RuntimeError:  # a failed path comes back as an empty point
+            continue
         if not np.all(np.isfinite(vals)) or np.abs(vals).max() > 1e6:
             continue  # at infinity
         uu, vv = vals[:3], np.concatenate([[1.0], vals[3:]])
