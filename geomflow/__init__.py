@@ -70,32 +70,136 @@ from ._critical import (
 )
 from ._dimensions import (
     DimsReport as DimsReport,
+)
+from ._dimensions import (
     Piece as Piece,
+)
+from ._dimensions import (
     RankReport as RankReport,
+)
+from ._dimensions import (
     delta_H_dims as delta_H_dims,
+)
+from ._dimensions import (
     delta_image_dim as delta_image_dim,
+)
+from ._dimensions import (
     delta_image_dim_exact as delta_image_dim_exact,
+)
+from ._dimensions import (
     delta_jacobian as delta_jacobian,
+)
+from ._dimensions import (
     dims_sweep as dims_sweep,
+)
+from ._dimensions import (
     numerical_rank as numerical_rank,
+)
+from ._dimensions import (
     piece_delta_dims as piece_delta_dims,
+)
+from ._dimensions import (
     rank_mod_p as rank_mod_p,
+)
+from ._dimensions import (
     sample_piece_point as sample_piece_point,
+)
+from ._dimensions import (
     zero_hessian_check as zero_hessian_check,
+)
+from ._dimensions import (
     zero_hessian_pieces as zero_hessian_pieces,
 )
 from ._errors import GeomflowError as GeomflowError
 from ._fibres import (
     FibreMonteCarlo as FibreMonteCarlo,
+)
+from ._fibres import (
     FibrePath as FibrePath,
+)
+from ._fibres import (
     fibre_label as fibre_label,
+)
+from ._fibres import (
     fibre_monte_carlo as fibre_monte_carlo,
+)
+from ._fibres import (
     fibre_path as fibre_path,
+)
+from ._fibres import (
     label_index as label_index,
+)
+from ._fibres import (
     random_target as random_target,
+)
+from ._fibres import (
     reference_frame as reference_frame,
+)
+from ._fibres import (
     sample_fibre_point as sample_fibre_point,
+)
+from ._fibres import (
     sign_guarantees as sign_guarantees,
+)
+from ._flow import (
+    BUDGET_EXHAUSTED as BUDGET_EXHAUSTED,
+)
+from ._flow import (
+    CONVERGED as CONVERGED,
+)
+from ._flow import (
+    DIVERGED as DIVERGED,
+)
+from ._flow import (
+    NON_FINITE as NON_FINITE,
+)
+from ._flow import (
+    STATUS_NAMES as STATUS_NAMES,
+)
+from ._flow import (
+    BatchStats as BatchStats,
+)
+from ._flow import (
+    FlowConfig as FlowConfig,
+)
+from ._flow import (
+    FlowRecord as FlowRecord,
+)
+from ._flow import (
+    FlowTolerances as FlowTolerances,
+)
+from ._flow import (
+    advance_member as advance_member,
+)
+from ._flow import (
+    finalise_batch as finalise_batch,
+)
+from ._flow import (
+    finalise_member as finalise_member,
+)
+from ._flow import (
+    given_problems as given_problems,
+)
+from ._flow import (
+    init_member as init_member,
+)
+from ._flow import (
+    polish as polish,
+)
+from ._flow import (
+    resume_member as resume_member,
+)
+from ._flow import (
+    run_batch as run_batch,
+)
+from ._flow import (
+    run_problems as run_problems,
+)
+from ._flow import (
+    sampled_problems as sampled_problems,
+)
+from ._flow import (
+    solve_one as solve_one,
 )
 from ._invariants import (
     balance_invariants as balance_invariants,
@@ -195,4 +299,46 @@ from ._oracles import (
 )
 from ._oracles import (
     whitening as whitening,
+)
+from ._sampling import (
+    ProblemSpec as ProblemSpec,
+)
+from ._sampling import (
+    sample_data as sample_data,
+)
+from ._sampling import (
+    sample_init as sample_init,
+)
+from ._sampling import (
+    sample_keys as sample_keys,
+)
+from ._sampling import (
+    sample_problem as sample_problem,
+)
+from ._sweep import (
+    SweepConfig as SweepConfig,
+)
+from ._sweep import (
+    SweepResult as SweepResult,
+)
+from ._sweep import (
+    compare_precisions as compare_precisions,
+)
+from ._sweep import (
+    load_sweep as load_sweep,
+)
+from ._sweep import (
+    merge_sweeps as merge_sweeps,
+)
+from ._sweep import (
+    run_flow_sweep as run_flow_sweep,
+)
+from ._sweep import (
+    shard_range as shard_range,
+)
+from ._sweep import (
+    tally as tally,
+)
+from ._sweep import (
+    wilson_interval as wilson_interval,
 )
