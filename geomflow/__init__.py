@@ -17,6 +17,8 @@ Examples:
 
 __version__ = "0.1.0"
 
+from . import ed as ed
+
 from ._critical import (
     CLASS_NAMES as CLASS_NAMES,
 )
