@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import platform
 import sys
@@ -186,21 +185,11 @@ def write_csv(out: str, name: str, rows: Sequence[dict]) -> str:
     return path
 
 
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval for a binomial share `k/n` (95% for `z = 1.96`).
+def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval for a binomial share `k/n` (geomflow's own, re-exported here)."""
+    from geomflow._sweep import wilson_interval as _wilson
 
-    Examples:
-        >>> lo, hi = wilson_interval(0, 100)
-        >>> lo, round(hi, 4)
-        (0.0, 0.037)
-    """
-    if n <= 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return _wilson(k, n, z)
 
 
 class Timer:

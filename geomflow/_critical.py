@@ -98,18 +98,24 @@ def network_gradient(loss, weights) -> tuple[jax.Array, ...]:
     return tuple(out)
 
 
-def _flat_loss(loss, weights):
+def _unflattener(weights):
+    """A function mapping a flat vector back to weights shaped like `weights`."""
     shapes = [W.shape for W in weights]
     sizes = [W.size for W in weights]
 
-    def f(v):
+    def unflatten(v):
         parts, k = [], 0
         for s, n in zip(shapes, sizes):
             parts.append(jnp.reshape(v[k : k + n], s))
             k += n
-        return network_loss(loss, tuple(parts))
+        return tuple(parts)
 
-    return f, flatten_weights(weights)
+    return unflatten
+
+
+def _flat_loss(loss, weights):
+    unflatten = _unflattener(weights)
+    return (lambda v: network_loss(loss, unflatten(v))), flatten_weights(weights)
 
 
 @jax.jit
@@ -142,17 +148,8 @@ def hessian_quadratic_form(loss, weights, direction) -> jax.Array:
 
 def product_jacobian_rank(weights, tol: float = 1e-9) -> jax.Array:
     """Numerical rank of `dμ(w)` (a `(d_h d_0) × d_w` matrix), threshold `tol · max(1, σ_max)`."""
-    shapes = [W.shape for W in weights]
-    sizes = [W.size for W in weights]
-
-    def mu(v):
-        parts, k = [], 0
-        for s, n in zip(shapes, sizes):
-            parts.append(jnp.reshape(v[k : k + n], s))
-            k += n
-        return jnp.ravel(product(tuple(parts)))
-
-    J = jax.jacfwd(mu)(flatten_weights(weights))
+    unflatten = _unflattener(weights)
+    J = jax.jacfwd(lambda v: jnp.ravel(product(unflatten(v))))(flatten_weights(weights))
     s = jnp.linalg.svd(J, compute_uv=False)
     return jnp.sum(s > tol * jnp.maximum(1.0, s[0])).astype(jnp.int32)
 

@@ -10,7 +10,6 @@ table into `--out/sweep/`, via `geomflow._sweep.run_flow_sweep`). Takes well und
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
@@ -30,15 +29,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(k: int, n: int) -> tuple[float, float]:
     """95% Wilson score interval of a binomial share `k/n`."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / den
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, c - h), min(1.0, c + h))
+    from .._sweep import wilson_interval
+
+    return wilson_interval(k, n)
 
 
 def run(args) -> int:
