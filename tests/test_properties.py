@@ -4,8 +4,7 @@ every widths tuple, not only the hand-picked ones."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from geomflow._critical import network_gradient
 from geomflow._invariants import balance_invariants, gd_invariant_drift
