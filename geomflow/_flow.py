@@ -265,8 +265,18 @@ def _optimiser(method: str, lr):
 
 
 def _mm(A, B):
-    # A broadcast-and-sum product measured slower than `@` under vmap on CPU; keep `@`.
-    return A @ B
+    # Small inner dimension: an unrolled sum of outer products (elementwise ops, which XLA fuses
+    # into one loop) instead of `@` (a dot per product, which XLA CPU does not fuse).
+    k = A.shape[-1]
+    if k > MM_UNROLL:
+        return A @ B
+    out = A[:, 0:1] * B[0:1, :]
+    for i in range(1, k):
+        out = out + A[:, i:i + 1] * B[i:i + 1, :]
+    return out
+
+
+MM_UNROLL = 16
 
 
 def _flat_fns(spec: ProblemSpec):
