@@ -14,6 +14,7 @@ shards after checking that their chunks tile `[0, samples)` with nothing missing
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -213,7 +214,11 @@ class SweepConfig:
         }
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.problem_dict(), sort_keys=True).encode()
+        """Hash of everything that determines the per-sample numbers: the problem, method,
+        tolerances and seed, plus the numerical code itself (see `numerics_fingerprint`), so a
+        sweep is never resumed or merged across code or JAX versions that could round
+        differently."""
+        blob = json.dumps(self.problem_dict(), sort_keys=True).encode() + numerics_fingerprint().encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -388,13 +393,35 @@ def _chunk_metas(out: str) -> list[dict]:
     return metas
 
 
+_NUMERICS_MODULES = ("_flow", "_sampling", "_critical", "_losses", "_networks", "_oracles",
+                     "_invariants", "_fibres")
+
+
+@functools.lru_cache(maxsize=1)
+def numerics_fingerprint() -> str:
+    """Hash of geomflow's numerical source files and of the jax/jaxlib/diffrax/optax versions."""
+    import importlib.metadata
+
+    h = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in _NUMERICS_MODULES:
+        with open(os.path.join(here, name + ".py"), "rb") as fh:
+            h.update(fh.read())
+    for dist in ("jax", "jaxlib", "diffrax", "optax", "equinox", "lineax"):
+        try:
+            h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+            pass
+    return h.hexdigest()[:16]
+
+
 def versions() -> dict:
     import jax
 
     from . import __version__
 
     out = {"geomflow": __version__, "jax": jax.__version__, "numpy": np.__version__,
-           "python": platform.python_version()}
+           "python": platform.python_version(), "numerics_fingerprint": numerics_fingerprint()}
     for mod in ("diffrax", "equinox", "optax"):
         try:
             out[mod] = __import__(mod).__version__
@@ -476,8 +503,8 @@ def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
                 old = json.load(fh)
             if old.get("fingerprint") != fp:
                 raise GeomflowError(
-                    f"{out} holds a sweep with a different configuration (fingerprint "
-                    f"{old.get('fingerprint')} ≠ {fp}); use another --out directory"
+                    f"{out} holds a sweep with a different configuration or different numerical code/JAX "
+                    f"versions (fingerprint {old.get('fingerprint')} ≠ {fp}); use another --out directory"
                 )
         _atomic_write_json(run_path, {
             "fingerprint": fp, "config": config.to_dict(), "versions": versions(),

@@ -177,3 +177,16 @@ def test_two_processes_over_disjoint_shards_merge_to_the_one_process_result(base
                          env=env, capture_output=True, text=True, timeout=200)
     assert res.returncode == 0, res.stderr
     _same(base.records, load_sweep(str(tmp_path / "all")).records)
+
+
+def test_resume_with_other_numerical_code_is_refused(tmp_path, monkeypatch):
+    """A sweep directory written by other numerical code (or JAX versions) is never resumed:
+    its chunks could differ at rounding level from what this code computes."""
+    import geomflow._sweep as sweep
+
+    cfg = SweepConfig(SPEC, samples=8, seed=3, chunk_size=8, pool_size=32, out=str(tmp_path))
+    run_flow_sweep(cfg)
+    assert run_flow_sweep(cfg).chunks_skipped == 1
+    monkeypatch.setattr(sweep, "numerics_fingerprint", lambda: "other-code")
+    with pytest.raises(GeomflowError, match="different numerical code"):
+        run_flow_sweep(cfg)
