@@ -88,6 +88,11 @@ from ._flow import (
     sampled_problems as sampled_problems,
     solve_one as solve_one,
 )
+from ._globality import (
+    perturbed_global_minimum as perturbed_global_minimum,
+    resolve_local_minima as resolve_local_minima,
+    row_to_column_weight as row_to_column_weight,
+)
 from ._invariants import (
     balance_invariants as balance_invariants,
     gd_invariant_drift as gd_invariant_drift,

@@ -43,6 +43,9 @@ def register(sub) -> None:
     p.add_argument("--round-steps", type=int, dest="round_steps")
     p.add_argument("--devices", type=int, help="devices to shard over (default 1)")
     p.add_argument("--progress", action="store_true", help="progress with ETA on stderr")
+    p.add_argument("--no-ed-globality", action="store_true",
+                   help="perturbed loss on a non-filling network: do not solve each local_min "
+                   "instance with the ED engine to split it into global / non-global")
     for t in _TOLERANCES:
         p.add_argument(f"--{t.replace('_', '-')}", type=float, dest=f"tol_{t}",
                        help=f"tolerance/budget {t} (see FlowTolerances)")
@@ -112,6 +115,11 @@ def run(args) -> int:
 
     res = run_flow_sweep(config)
     summary = res.summary()
+    arch_filling = min(config.spec.widths) == min(config.spec.widths[0], config.spec.widths[-1])
+    if config.spec.loss == "perturbed" and not arch_filling and not args.no_ed_globality:
+        from .._globality import resolve_local_minima
+
+        summary["ed_globality"] = resolve_local_minima(res)
     if args.json:
         emit_json(summary)
         return 0
@@ -124,6 +132,10 @@ def run(args) -> int:
     print(f"max relative δ drift {summary['max_delta_drift']:.2e}   useful-work fraction "
           f"{summary['useful_work_fraction']:.2f}   {summary['samples_per_s']:.1f} samples/s"
           f"   wall {summary['wall_s']:.1f}s")
+    if "ed_globality" in summary:
+        g = summary["ed_globality"]
+        print(f"local_min resolved by the ED engine: {g['global_min']} global, "
+              f"{g['non_global_local_min']} non-global, {g['unresolved']} unresolved")
     if config.out:
         print(f"records: {config.out}/samples.csv")
     return 0
