@@ -325,12 +325,6 @@ def delta_image_dim_exact(widths, *, seed: int = 0, num_points: int = 2, p: int 
     return best
 
 
-def delta_image_dim_upper_bound(widths) -> int:
-    """`min(d_w, Σ_{i=1}^{h−1} d_i(d_i+1)/2)`: the trivial bound (size of the domain or target)."""
-    arch = architecture(widths)
-    return min(arch.num_params, sum(_sym_dim(d) for d in arch.widths[1:-1]))
-
-
 # ---------------------------------------------------------------------------------------------
 # Threads (interval decompositions) and the pieces of H
 

@@ -160,17 +160,6 @@ class RankSystem:
         return yn, R0n, an
 
 
-def canonical_problem(W, Q):
-    """Orient a problem so that `m ≥ n`: returns `(W, Q, transposed)` in the internal orientation."""
-    W = np.asarray(W)
-    Q = np.asarray(Q)
-    m, n = Q.shape
-    if m >= n:
-        return W, Q, False
-    P = commutation_matrix(m, n)
-    return P @ W @ P.T, Q.T, True
-
-
 def weight_matrix(distance: str, m: int, n: int, A=None, weights=None) -> np.ndarray:
     """The symmetric `W` of `ℓ(M) = vec(M − Q)ᵀ W vec(M − Q)` for a distance family.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -71,12 +70,6 @@ def _random_params(rng, system: RankSystem, anchored: bool = False):
     else:
         W = np.eye(N, dtype=np.complex128)
     return W, _cgauss(rng, m, n)
-
-
-def _residual_fn(system):
-    import jax
-
-    return jax.jit(system.residual)
 
 
 def _start_pair(rng, system: RankSystem):
@@ -365,7 +358,3 @@ def split_real(points, *, tol: float = REAL_TOL):
     real = im <= tol
     amb = (im > tol) & (im <= AMBIGUOUS_REAL_TOL)
     return points[real].real, int((~real).sum()), int(amb.sum())
-
-
-def fibre_digest(fib: StartFibre) -> str:
-    return hashlib.sha1(np.ascontiguousarray(fib.solutions).tobytes()).hexdigest()[:12]
