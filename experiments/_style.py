@@ -24,6 +24,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from geomflow._json import json_default
+
 # One palette for every figure (colour-blind safe, Okabe–Ito), by meaning rather than by order.
 COLORS = {
     "global_min": "#009E73",  # green: the good outcome
@@ -118,20 +120,6 @@ def save_figure(fig, out: str, name: str, *, dpi: int = 130) -> list[str]:
     return paths
 
 
-def _default(o):
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def metadata(args: argparse.Namespace | None = None, **extra) -> dict:
     """Versions, backend and the run's size/seed, recorded beside every result."""
     meta = {"python": platform.python_version(), "platform": platform.platform()}
@@ -161,7 +149,7 @@ def write_json(out: str, name: str, obj: dict) -> str:
     path = os.path.join(out, f"{name}.json")
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump(obj, f, default=_default, indent=2)
+        json.dump(obj, f, default=json_default, indent=2)
         f.write("\n")
     os.replace(tmp, path)
     return path
@@ -179,7 +167,7 @@ def write_csv(out: str, name: str, rows: Sequence[dict]) -> str:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         for r in rows:
-            w.writerow({k: _default(v) if not isinstance(v, str | int | float | type(None)) else v
+            w.writerow({k: json_default(v) if not isinstance(v, str | int | float | type(None)) else v
                         for k, v in r.items()})
     os.replace(tmp, path)
     return path

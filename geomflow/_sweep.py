@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import GeomflowError
+from ._json import json_default
 from ._sampling import ProblemSpec
 
 CATEGORIES = (
@@ -339,15 +340,7 @@ def _atomic_write_bytes(path: str, data: bytes) -> None:
 
 
 def _atomic_write_json(path: str, obj) -> None:
-    _atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=_json_default) + "\n").encode())
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
+    _atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=json_default) + "\n").encode())
 
 
 def _chunk_name(a: int, b: int) -> str:

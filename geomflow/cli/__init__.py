@@ -49,22 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def emit_json(obj) -> None:
     """Print one JSON object on stdout (numpy scalars and arrays converted)."""
-    import numpy as np
+    from .._json import json_default
 
-    def default(o):
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return float(o)
-        if isinstance(o, np.bool_):
-            return bool(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-    print(json.dumps(obj, default=default, indent=2, sort_keys=False))
-
-
+    print(json.dumps(obj, default=json_default, indent=2, sort_keys=False))
 
 
 def main(argv: list[str] | None = None) -> int:
