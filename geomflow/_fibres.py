@@ -205,6 +205,20 @@ def _chain(mats):
     return P
 
 
+def _killed_block(R, c: int, xp):
+    """Block `c` of the remainder chain, projected so that the chain's product is zero: its
+    columns into the kernel of the product of the blocks above, its rows orthogonal to the image
+    of the product of the blocks below. `xp` is `jnp` or `np`."""
+    Z = R[c - 1]
+    if c < len(R):
+        B = _chain(R[c:])
+        Z = Z - xp.linalg.pinv(B) @ (B @ Z)
+    if c > 1:
+        C = _chain(R[: c - 1])
+        Z = Z - (Z @ C) @ xp.linalg.pinv(C)
+    return Z
+
+
 def _weights_from_params(p: FibreParams, k: int, xp=jnp) -> tuple:
     gs, R = p.gs, p.remainder
     h = len(R)
@@ -320,15 +334,7 @@ def _sample_core(key, M, d, k, killer):
     gs = tuple(jax.random.normal(keys[i], (d[i], d[i]), dtype) for i in range(1, h))
     R = [jax.random.normal(keys[h + i], (rd[i], rd[i - 1]), dtype) for i in range(1, h + 1)]
     if killer is not None:
-        c = killer
-        Z = R[c - 1]
-        if c < h:
-            B = _chain(R[c:])
-            Z = Z - jnp.linalg.pinv(B) @ (B @ Z)
-        if c > 1:
-            C = _chain(R[: c - 1])
-            Z = Z - (Z @ C) @ jnp.linalg.pinv(C)
-        R[c - 1] = Z
+        R[killer - 1] = _killed_block(R, killer, jnp)
     p = FibreParams(gs, tuple(R), UkSk, Vk, killer)
     return _weights_from_params(p, k, jnp), gs, tuple(R), UkSk, Vk
 
@@ -341,15 +347,7 @@ def _sample_params_np(rng: np.random.Generator, widths, UkSk, Vk, killer) -> Fib
     gs = tuple(rng.standard_normal((d[i], d[i])) for i in range(1, h))
     R = [rng.standard_normal((rd[i], rd[i - 1])) for i in range(1, h + 1)]
     if killer is not None:
-        c = killer
-        Z = R[c - 1]
-        if c < h:
-            B = _chain(R[c:])
-            Z = Z - np.linalg.pinv(B) @ (B @ Z)
-        if c > 1:
-            C = _chain(R[: c - 1])
-            Z = Z - (Z @ C) @ np.linalg.pinv(C)
-        R[c - 1] = Z
+        R[killer - 1] = _killed_block(R, killer, np)
     return FibreParams(gs, tuple(R), UkSk, Vk, killer)
 
 
