@@ -154,11 +154,7 @@ def architecture(widths: Sequence[int] | Architecture) -> Architecture:
     """
     if isinstance(widths, Architecture):
         return widths
-    if isinstance(widths, str | bytes) or not isinstance(widths, Sequence | np.ndarray):
-        raise GeomflowError(
-            f"widths must be a sequence of positive integers like (3, 2, 2, 3), got {widths!r}"
-        )
-    return Architecture(tuple(widths) if not isinstance(widths, np.ndarray) else tuple(widths.tolist()))
+    return Architecture(widths)  # validated (and made a tuple) in __post_init__
 
 
 def validate_weights(arch: Architecture, weights: Sequence, *, name: str = "weights") -> Weights:

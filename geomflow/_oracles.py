@@ -78,10 +78,10 @@ def target_matrix(X, Y) -> jax.Array:
     return jnp.asarray(Y) @ jnp.asarray(X).T @ wh.inv_sqrt_sigma
 
 
-def global_min_value(X, Y, r: int, *, rank_tol: float = 1e-10) -> jax.Array:
+def global_min_value(X, Y, r: int) -> jax.Array:
     """`L* = ‖Y‖² − Σ_{i ≤ r̄} σ_i²`, `r̄ = min(r, rank Q)`: the global minimum of `L` (jittable).
 
-    Singular values below `rank_tol · σ_1` count as zero (they do not change the sum anyway).
+    Summing the top `min(r, q)` singular values needs no rank decision: zero ones add nothing.
 
     Examples:
         >>> import jax.numpy as jnp
