@@ -148,7 +148,7 @@ class SweepConfig:
     tolerances: tuple = ()
     chunk_size: int = 1000
     pool_size: int = 256
-    round_steps: int = 200
+    round_steps: int = 50
     n_devices: int = 1
     shard: tuple[int, int] = (0, 1)
     out: str | None = None
