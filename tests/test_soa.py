@@ -1,0 +1,144 @@
+"""The batch-last kernels of solver "auto": each piece against an independent computation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from geomflow import _soa as S
+from geomflow._flow import FlowConfig, FlowTolerances, _flat_fns, run_batch, run_problems, solve_one
+from geomflow._sampling import ProblemSpec, sample_problem
+
+SPEC = ProblemSpec((3, 2, 2, 3))
+
+
+def _batch(spec, n, seed=0):
+    loss, w0 = jax.vmap(lambda i: sample_problem(spec, seed, i))(jnp.arange(n))
+    return loss, w0, S.to_soa(loss), S.flatten(S.to_soa(w0))
+
+
+def test_ldl_solves_and_flags_indefinite(rng):
+    A = rng.normal(size=(9, 9, 6))
+    M = np.einsum("ikb,jkb->ijb", A, A) + 0.1 * np.eye(9)[:, :, None]
+    b = rng.normal(size=(9, 6))
+    L, D = S.ldl_factor(jnp.asarray(M))
+    x = S.ldl_solve((L, D), jnp.asarray(b))
+    ref = np.stack([np.linalg.solve(M[:, :, i], b[:, i]) for i in range(6)], -1)
+    np.testing.assert_allclose(x, ref, rtol=1e-9, atol=1e-9)
+    assert bool(jnp.all(D > 0))
+    indefinite = M.copy()
+    indefinite[:, :, 2] -= 2 * np.linalg.eigvalsh(M[:, :, 2]).max() * np.eye(9)
+    _, D2 = S.ldl_factor(jnp.asarray(indefinite))
+    definite = np.asarray(jnp.all(D2 > 0, axis=0))
+    assert not definite[2] and definite[[0, 1, 3, 4, 5]].all()
+
+
+@pytest.mark.parametrize("widths,loss_kind", [((3, 2, 2, 3), "quadratic"), ((2, 3, 2), "perturbed"),
+                                              ((3, 1, 3), "perturbed")])
+def test_gradient_and_hessian_match_autodiff(widths, loss_kind):
+    spec = ProblemSpec(widths, loss=loss_kind)
+    loss, w0, ls, y = _batch(spec, 5)
+    data = S.prepare_loss(loss_kind, ls)
+    f, g_closed, _ = _flat_fns(spec)
+    g = S.from_soa(S.grad(spec.arch, y, data))
+    H = jnp.moveaxis(S.hessian(spec.arch, y, data), -1, 0)
+    yl = S.from_soa(y)
+    g_ref = jax.vmap(jax.grad(f))(yl, loss)
+    H_ref = jax.vmap(jax.hessian(f))(yl, loss)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(H, H_ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(g, jax.vmap(g_closed)(yl, loss), rtol=1e-10, atol=1e-10)
+
+
+def test_tsit5_step_equals_diffrax_tsit5():
+    import diffrax
+
+    loss, w0, ls, y = _batch(SPEC, 4)
+    data = S.prepare_loss("quadratic", ls)
+    f = lambda v: -S.grad(SPEC.arch, v, data)  # noqa: E731
+    h = 1e-4  # gradients reach ~600 here: a stable explicit step
+    y1, _, err, _ = S.tsit5_step(f, y, f(y), jnp.full((4,), h))
+    _, g_closed, _ = _flat_fns(SPEC)
+    term = diffrax.ODETerm(lambda t, v, a: -g_closed(v, a))
+    solver = diffrax.Tsit5()
+
+    def ref(v, a):
+        st = solver.init(term, 0.0, h, v, a)
+        out = solver.step(term, 0.0, h, v, a, st, False)
+        return out[0], out[1]
+
+    y_ref, err_ref = jax.vmap(ref)(S.from_soa(y), loss)
+    np.testing.assert_allclose(S.from_soa(y1), y_ref, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(S.from_soa(err), err_ref, rtol=1e-8, atol=1e-15)
+
+
+def _observed_order(step, ns=(16, 32, 64)):
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(4, 4))
+    A = A @ A.T + np.eye(4)
+
+    def f(y):
+        return -jnp.einsum("ij,j...->i...", A, y) - 0.3 * y**3
+
+    def hess(y):
+        E = jnp.eye(4)[:, :, None] * jnp.ones_like(y)[None]
+        return jnp.swapaxes(jax.vmap(lambda e: jax.jvp(lambda z: -f(z), (y,), (e,))[1])(E), 0, 1)
+
+    y0 = jnp.asarray(rng.normal(size=(4, 1)))
+
+    def run(n, one):
+        y, h = y0, jnp.full((1,), 1.0 / n)
+        for _ in range(n):
+            y = one(f, hess, y, h)
+        return y
+
+    ref = run(2048, lambda f, hs, y, h: S.tsit5_step(f, y, f(y), h)[0])
+    errs = [float(jnp.abs(run(n, step) - ref).max()) for n in ns]
+    return np.log2(errs[-2] / errs[-1])
+
+
+@pytest.mark.parametrize("method,order", [("rodas4", 4), ("rodas5p", 5)])
+def test_rosenbrock_convergence_order(method, order):
+    p = _observed_order(lambda f, hs, y, h: S.rosenbrock_step(f, hs, y, f(y), h, method)[0])
+    assert order - 0.4 < p < order + 1.0, p
+
+
+def test_tsit5_order_and_stability_boundary():
+    p = _observed_order(lambda f, hs, y, h: S.tsit5_step(f, y, f(y), h)[0], ns=(8, 16, 32))
+    assert 4.6 < p < 6.5, p
+    assert 3.4 < S.TSIT5_STABILITY < 3.6  # |R(z)| = 1 on the negative real axis
+
+
+def test_rosenbrock_is_l_stable_on_a_very_stiff_mode():
+    lam = 1e8
+    f = lambda y: -lam * y  # noqa: E731
+    hess = lambda y: lam * jnp.ones((1, 1) + y.shape[1:])  # noqa: E731
+    y0 = jnp.ones((1, 1))
+    for method in ("rodas4", "rodas5p"):
+        y1, _ = S.rosenbrock_step(f, hess, y0, f(y0), jnp.ones((1,)), method)
+        assert abs(float(y1[0, 0])) < 1e-6, method
+
+
+def test_a_sample_does_not_depend_on_its_neighbours():
+    cfg, tol = FlowConfig(), FlowTolerances()
+    a, _ = run_batch(SPEC, cfg, 5, np.arange(0, 40), tol)
+    b, _ = run_batch(SPEC, cfg, 5, np.concatenate([np.arange(300, 500), np.arange(20, 40)]), tol)
+    for k in ("y", "t", "steps", "status", "max_drift"):
+        np.testing.assert_array_equal(a[k][20:40], b[k][200:220], err_msg=k)
+
+
+def test_auto_agrees_with_diffrax_tsit5_kvaerno5_and_with_solve_one():
+    n = 12
+    losses, w0 = jax.vmap(lambda i: sample_problem(SPEC, 11, i))(jnp.arange(n))
+    rec_a, _ = run_problems(SPEC, losses, w0)
+    rec_d, _ = run_problems(SPEC, losses, w0, config=FlowConfig(solver="tsit5+kvaerno5"))
+    assert (rec_a["status"] == 0).all() and (rec_d["status"] == 0).all()
+    np.testing.assert_array_equal(rec_a["label"], rec_d["label"])
+    np.testing.assert_allclose(rec_a["loss"], rec_d["loss"], rtol=1e-9, atol=1e-10)
+    # The same limit point (the flows' ends differ; the stopping times too, by the dwell rule
+    # on different step sequences): the Hessian spectrum there and the fibre component.
+    np.testing.assert_allclose(rec_a["eig_max"], rec_d["eig_max"], rtol=1e-5)
+    np.testing.assert_array_equal(rec_a["fibre"], rec_d["fibre"])
+    one = solve_one(SPEC, 11, 3)
+    assert int(one.label) == rec_a["label"][3]
+    np.testing.assert_allclose(float(one.loss), rec_a["loss"][3], rtol=1e-9)
