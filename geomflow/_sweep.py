@@ -386,7 +386,7 @@ def _chunk_metas(out: str) -> list[dict]:
     return metas
 
 
-_NUMERICS_MODULES = ("_flow", "_sampling", "_critical", "_losses", "_networks", "_oracles",
+_NUMERICS_MODULES = ("_flow", "_soa", "_sampling", "_critical", "_losses", "_networks", "_oracles",
                      "_invariants", "_fibres")
 
 

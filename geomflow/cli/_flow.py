@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--n-data", type=int, dest="n_data", help="data points s (default max(10, 2·d_0))")
     p.add_argument("--noise", type=float, help="teacher–student noise level (default 0.1)")
     p.add_argument("--method", choices=("flow", "gd", "momentum", "adam"))
-    p.add_argument("--solver", help="flow solver: auto (default), kvaerno5, kvaerno3, tsit5, dopri5, …")
+    p.add_argument("--solver", help="flow solver: auto (default: batch-last Tsit5 → Rodas5P), tsit5+kvaerno5 (diffrax), kvaerno5, kvaerno3, tsit5, dopri5, …")
     p.add_argument("--out", help="output directory (chunks, manifest, samples.csv); resumable")
     p.add_argument("--config", help="TOML file with any of these options (CLI options win)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
