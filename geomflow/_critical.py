@@ -230,6 +230,7 @@ def classify_critical_point(
     4. PSD and `L ≤ L* + loss·max(1,|L*|)` (when `loss_star` is given) → `global_min`.
     5. PSD above `L*` and the theory excludes bad minima (`no_bad_minima=True`: the quadratic
        loss, or convex `ℓ` on a filling architecture; MATH.md §2) → `non_strict_saddle`.
+       (Without `loss_star`, steps 6–7 decide, and a Morse–Bott minimum is then `global_min`.)
     6. Higher order (only when theory does not decide): along random unit directions `u` in the
        Hessian's null space a non-zero third derivative of `t ↦ L(w + t u)`, or a negative
        fourth derivative at a `u` found by minimising the quartic form over the null sphere,
@@ -240,7 +241,7 @@ def classify_critical_point(
        fibre is a manifold with tangent `ker dμ`) and the Hessian null space has exactly the
        fibre's dimension `d_w − rank dμ`, then `μ(w)` is a strict local minimum of `ℓ|M_Φ` →
        `non_global_local_min` if `loss_star` is given (the global case was caught in 4), else
-       `local_min` (globality unknown).
+       `global_min` if `no_bad_minima`, else `local_min` (globality unknown).
     8. otherwise → `undecided` (never a guess).
 
     **Arguments:**
@@ -281,8 +282,11 @@ def classify_critical_point(
     n_zero = jnp.sum(zero_mask).astype(jnp.int32)
     n_neg = jnp.sum(lam < -tol.eig * scale).astype(jnp.int32)
 
-    # Higher-order test on the Hessian null space (skipped when theory decides).
-    if no_bad_minima:
+    # Higher-order test on the Hessian null space (skipped when theory decides: that needs both
+    # "no bad minima" and the value L*; without L*, a PSD point is told apart by the tests
+    # below, and a verified local minimum is then global by the theory).
+    theory_decides = no_bad_minima and loss_star is not None
+    if theory_decides:
         ho_cubic = jnp.zeros((), dtype)
         escapes = jnp.asarray(False)
     else:
@@ -296,7 +300,7 @@ def classify_critical_point(
 
     if loss_star is None:
         is_global = jnp.asarray(False)
-        local_label = LOCAL_MIN
+        local_label = GLOBAL_MIN if no_bad_minima else LOCAL_MIN
     else:
         is_global = L - loss_star <= tol.loss * jnp.maximum(1.0, jnp.abs(loss_star))
         local_label = NON_GLOBAL_LOCAL_MIN
@@ -305,7 +309,7 @@ def classify_critical_point(
         is_global,
         GLOBAL_MIN,
         NON_STRICT_SADDLE
-        if no_bad_minima
+        if theory_decides
         else jnp.where(escapes, NON_STRICT_SADDLE, jnp.where(morse_bott, local_label, UNDECIDED)),
     )
     label = jnp.where(

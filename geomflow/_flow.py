@@ -675,22 +675,32 @@ def _bcast(mask, a):
     return jnp.reshape(mask, (1,) * (a.ndim - mask.ndim) + mask.shape)
 
 
+def _loss_kind(spec: ProblemSpec, loss) -> str:
+    return getattr(loss, "kind", None) or spec.loss
+
+
 def loss_star_of(spec: ProblemSpec, loss):
-    """`L*` where it is known (quadratic loss: Eckart–Young; perturbed filling: 0), else `None`."""
+    """`L*` where it is known (quadratic loss: Eckart–Young; a perturbed or Hadamard distance on a
+    filling architecture: 0), else `None`. The loss object's `kind` decides (the spec's for
+    losses without one)."""
     arch = spec.arch
-    if spec.loss == "quadratic":
+    kind = _loss_kind(spec, loss)
+    if kind == "quadratic":
         from ._oracles import global_min_value
 
         return global_min_value(loss.X, loss.Y, arch.rank)
-    if arch.filling:
-        return jnp.zeros((), loss.A.dtype)
+    if arch.filling and kind in ("perturbed", "hadamard"):
+        return jnp.zeros((), loss.Q.dtype)
     return None
 
 
-def no_bad_minima(spec: ProblemSpec) -> bool:
+def no_bad_minima(spec: ProblemSpec, loss=None) -> bool:
     """Whether theory excludes non-global local minima: quadratic loss (Baldi–Hornik,
-    Kawaguchi), or a convex loss on a filling architecture (Laurent–von Brecht)."""
-    return spec.loss == "quadratic" or spec.arch.filling
+    Kawaguchi), or a convex loss on a filling architecture (Laurent–von Brecht; a
+    `CustomLoss` counts as convex only if it says so)."""
+    kind = spec.loss if loss is None else _loss_kind(spec, loss)
+    convex = True if loss is None else bool(getattr(loss, "convex", False))
+    return kind == "quadratic" or (spec.arch.filling and convex)
 
 
 def polish(f, v_end, loss, radius, iters: int):
@@ -753,11 +763,11 @@ def finalise_member(spec: ProblemSpec, config: FlowConfig, loss, index, y_end, y
     w = unflatten_weights(arch, v)
     L_star = loss_star_of(spec, loss)
     ctol = Tolerances(grad=tol.classify_grad, eig=tol.classify_eig, loss=tol.classify_loss)
-    rep = classify_critical_point(loss, w, loss_star=L_star, no_bad_minima=no_bad_minima(spec),
+    rep = classify_critical_point(loss, w, loss_star=L_star, no_bad_minima=no_bad_minima(spec, loss),
                                   tolerances=ctol)
     label = jnp.where(converged, rep.label, -1).astype(jnp.int32)
     drift_final = drift(jnp.asarray(y0, jnp.float64), v_end)
-    if spec.loss == "quadratic":
+    if _loss_kind(spec, loss) == "quadratic":
         from ._oracles import critical_index_set
 
         S, S_valid = critical_index_set(loss.X, loss.Y, product(w), tol=tol.index_set)
