@@ -88,12 +88,6 @@ from ._flow import (
     sampled_problems as sampled_problems,
     solve_one as solve_one,
 )
-from ._soa import (
-    ldl_factor as ldl_factor,
-    ldl_solve as ldl_solve,
-    rosenbrock_step as rosenbrock_step,
-    tsit5_step as tsit5_step,
-)
 from ._globality import (
     perturbed_global_minimum as perturbed_global_minimum,
     resolve_local_minima as resolve_local_minima,
@@ -146,6 +140,12 @@ from ._sampling import (
     sample_init as sample_init,
     sample_keys as sample_keys,
     sample_problem as sample_problem,
+)
+from ._soa import (
+    ldl_factor as ldl_factor,
+    ldl_solve as ldl_solve,
+    rosenbrock_step as rosenbrock_step,
+    tsit5_step as tsit5_step,
 )
 from ._sweep import (
     SweepConfig as SweepConfig,
