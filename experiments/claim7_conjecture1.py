@@ -18,22 +18,25 @@ What is run, with the flow engine (`geomflow._sweep.run_flow_sweep`, issue 3):
    converge `t` (median, 10%–90%), whose growth is the escape time from `w = 0`; the log-log slope
    of the median `t` between the two smallest scales is compared with `−(h−2)/h`.
 
-Measured outcome (quick default, seed 0; numbers in `figures/conjecture1.json`; about 8.5 min
-cold on 2 shared cores, almost all of it compiling one flow kernel per architecture):
+Measured outcome (quick default, seed 0; numbers in `figures/conjecture1.json`; about 1.5 min
+cold on 2 cores, most of it compiling one flow kernel per architecture):
 
 | h | widths | global minimum | 95% Wilson CI | median t |
 |---|---|---|---|---|
-| 2 | (3,2,3) | 64/64 | [0.943, 1] | 25.9 |
-| 3 | (3,2,2,3) | 64/64 | [0.943, 1] | 42.2 |
-| 4 | (3,2,2,2,3) | 64/64 | [0.943, 1] | 43.5 |
-| 5 | (3,2,2,2,2,3) | 64/64 | [0.943, 1] | 55.1 |
-| 6 | (3,2,2,2,2,2,3) | 64/64 | [0.943, 1] | 47.8 |
+| 2 | (3,2,3) | 64/64 | [0.943, 1] | 27.1 |
+| 3 | (3,2,2,3) | 64/64 | [0.943, 1] | 39.4 |
+| 4 | (3,2,2,2,3) | 64/64 | [0.943, 1] | 41.9 |
+| 5 | (3,2,2,2,2,3) | 64/64 | [0.943, 1] | 55.4 |
+| 6 | (3,2,2,2,2,2,3) | 64/64 | [0.943, 1] | 46.0 |
 
-Small initialisation (h = 4, balanced, 32 flows per scale): scale 1: 32/32 global, median t 17.5;
-scale 1e-2: 32/32, median t 22.9; scale 1e-4: 31/32 global and **1 not converged** (time/step
-budget exhausted, reported as such, never counted as a critical point), median t 54.1. The excess
-time over scale 1 grows with log-log slope −0.42 between 1e-2 and 1e-4 (theory −(h−2)/h = −0.5;
-the raw median t gives −0.19 because the settling time after the escape is included). No flow
+Small initialisation (h = 4, balanced, 32 flows per scale): scale 1: 32/32 global, median t 18.5;
+scale 1e-2: 32/32, median t 21.6; scale 1e-4: 31/32 global and **1 not converged** (time/step
+budget exhausted, reported as such, never counted as a critical point), median t 62.9. The excess
+time over scale 1 grows with log-log slope −0.58 between 1e-2 and 1e-4 (theory −(h−2)/h = −0.5;
+the raw median t gives −0.23 because the settling time after the escape is included). With the
+first session's diffrax engine the same 32 flows gave −0.42 and −0.19: with 32 flows per scale
+and a stopping time set by the dwell rule on the solver's own steps, the slope is known to about
+±0.1. No flow
 ended at a saddle, a zero-Hessian point or a non-global minimum: consistent with Conjecture 1 at
 this sample size.
 

@@ -20,7 +20,7 @@ If the flow engine (`geomflow._flow`, issue 3) is present, its own Monte Carlo r
 drift (`delta_drift`, flow vs `gd`) over the `N` instances is added to the JSON.
 
 Measured outcome (quick default, 16 instances, T = 10, seed 0; numbers in
-`figures/balance_drift.json`; about 1.5–2.5 min, the flow-engine check included):
+`figures/balance_drift.json`; about 30 s, the flow-engine check included):
 
 - gradient flow (Tsit5): largest relative drift of δ over all instances and times 3.3e-7 at
   `rtol = 1e-6` and 3.1e-11 at `rtol = 1e-10` — the drift is the integrator's error, and shrinks
@@ -31,7 +31,7 @@ Measured outcome (quick default, 16 instances, T = 10, seed 0; numbers in
   step, and summed over all steps to a relative 1.1e-11 or better: all of GD's drift is this
   discretisation term;
 - the flow engine's own record (32 samples, widths (3,2,2,3), whitened data): median δ drift
-  5.7e-10 for its gradient flow (max 2.2e-9) against 4.5e-3 for its `gd` method.
+  7.0e-10 for its gradient flow (max 2.6e-9) against 4.5e-3 for its `gd` method.
 
 Run: `python experiments/claim9_balance_drift.py [--full] [--out figures/]`.
 """
