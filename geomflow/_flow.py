@@ -1130,14 +1130,18 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
               shrink: int = 4, on_finished=None, problems=None):
     """Run many samples to their end in pools of slots that never wait for their slowest member.
 
-    Each stage of the solver (one, or two for `"auto"`: Tsit5 then Kvaerno5) has a pool of slots.
-    Every round advances each live slot by at most `round_steps` steps (a vmapped while loop, so
-    a round costs as much as its slowest member, at most `round_steps`); then finished members
-    leave (to the next stage's queue, or out), free slots are refilled from the queue, and a pool
-    is resized among the buckets `pool_size, pool_size/shrink, …` to fit what is left. A member's
-    state (weights, time, next step size, solver and controller state, dwell clock) is carried
-    between rounds unchanged, so its trajectory does not depend on the pool, the rounds, the
-    chunking, or the devices.
+    Each stage of the solver (one, or two for `"auto"` and `"tsit5+kvaerno5"`) has a pool of
+    slots. Every round advances each live slot by at most `round_steps` steps (a quarter of that
+    in a later stage of `"auto"`); then finished members leave (to the next stage's queue, or
+    out), and free slots are refilled from the queue. Solver `"auto"`: the pool is a whole
+    number of blocks of `SOA_LANES` lanes per device (`pool_size` rounded up), each block a loop
+    of its own (a round costs each block its slowest member's steps), running members are moved
+    to the front before each refill, and a later stage waits until it can fill its pool (or
+    nothing more will come). Other solvers: one vmapped loop per device (a round costs its
+    slowest member's steps), resized among the buckets `pool_size, pool_size/shrink, …` to fit
+    what is left. A member's state (weights, time, next step size, solver and controller state,
+    dwell clock) is carried between rounds unchanged, so its trajectory does not depend on the
+    pool, the rounds, the chunking, or the devices.
 
     **Arguments:**
 
@@ -1145,7 +1149,8 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
     - `seed`: the sweep seed; `indices`: the global sample indices to run.
     - `tolerances`: a [`FlowTolerances`][] (traced; default for the precision).
     - `pool_size`: slots (a multiple of `n_devices`); `round_steps`: steps per round.
-    - `n_devices`: shard each pool over this many devices with `shard_map` (a 1-D mesh).
+    - `n_devices`: split each pool over this many devices (solver `"auto"`: each device runs the
+      same single-device executable on its slice; other solvers: `shard_map` on a 1-D mesh).
     - `on_finished`: optional callback `f(positions, raw)` with positions into `indices` of the
       runs that just finished (their `raw` rows are final).
     - `problems`: the problem source (default [`sampled_problems`][]`(spec, seed, indices)`).
