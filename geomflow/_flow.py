@@ -73,7 +73,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._errors import GeomflowError
-from ._invariants import balance_invariants
 from ._losses import network_loss
 from ._networks import flatten_weights, product, unflatten_weights
 from ._sampling import ProblemSpec, sample_problem
@@ -209,7 +208,7 @@ class FlowConfig:
 
     @property
     def stages(self) -> tuple[tuple[str, bool], ...]:
-        """`(solver, hands_over)` per stage: `"auto"` is Tsit5 then Rodas4 (geomflow's batch-last
+        """`(solver, hands_over)` per stage: `"auto"` is Tsit5 then Rodas5P (geomflow's batch-last
         kernels, `geomflow._soa`); `"tsit5+kvaerno5"` is diffrax's Tsit5 then Kvaerno5."""
         if self.method != "flow":
             return ((self.method, False),)
@@ -300,71 +299,39 @@ def _optimiser(method: str, lr):
     return optax.adam(lr)
 
 
-def _mm(A, B):
-    # Small inner dimension: an unrolled sum of outer products (elementwise ops, which XLA fuses
-    # into one loop) instead of `@` (a dot per product, which XLA CPU does not fuse).
-    k = A.shape[-1]
-    if k > MM_UNROLL:
-        return A @ B
-    out = A[:, 0:1] * B[0:1, :]
-    for i in range(1, k):
-        out = out + A[:, i:i + 1] * B[i:i + 1, :]
-    return out
-
-
-MM_UNROLL = 16
-
-
 def _flat_fns(spec: ProblemSpec):
+    """`(f, grad, drift)` on flat weights of one sample: the loss, its closed-form gradient and
+    the relative δ drift, from the batch-last kernels with no batch axis (one implementation
+    for every engine)."""
+    from . import _soa as S
+
     arch = spec.arch
-    h = arch.depth
 
     def f(v, loss):
         return network_loss(loss, unflatten_weights(arch, v))
 
     def grad_closed(v, loss):
-        # ∇_{W_i} L = W_{h:i+1}ᵀ G W_{i−1:1}ᵀ, G = ∇ℓ(μ(w)) (MATH.md §4), with `_mm` products.
-        w = unflatten_weights(arch, v)
-        below = [None] * (h + 1)  # below[i] = W_{i:1}
-        below[0] = None
-        P = w[0]
-        below[1] = P
-        for i in range(1, h):
-            P = _mm(w[i], P)
-            below[i + 1] = P
-        if spec.loss == "quadratic":
-            G = 2.0 * _mm(_mm(P, loss.X) - loss.Y, loss.X.T)
-        else:
-            G = loss.grad(P)
-        out = [None] * h
-        above = G  # W_{h:i+1}ᵀ G, built from the top
-        for i in range(h, 0, -1):
-            out[i - 1] = above if i == 1 else _mm(above, below[i - 1].T)
-            if i > 1:
-                above = _mm(w[i - 1].T, above)
-        return jnp.concatenate([jnp.ravel(g) for g in out])
+        return S.grad(arch, v, S.prepare_loss(getattr(loss, "kind", "custom"), loss))
 
     def drift(v0, v):
-        w0, w = unflatten_weights(arch, v0), unflatten_weights(arch, v)
-        d0, d1 = balance_invariants(w0), balance_invariants(w)
-        if not d0:
-            return jnp.zeros((), v.dtype)
-        num = jnp.max(jnp.stack([jnp.linalg.norm(a - b) for a, b in zip(d0, d1)]))
-        return num / jnp.maximum(1.0, jnp.maximum(jnp.sum(v0 * v0), jnp.sum(v * v)))
+        return S.drift(arch, S.deltas(arch, v0), S.lsum(v0 * v0), v)
 
     return f, grad_closed, drift
 
 
 def _test_and_status(spec, tol, t, v, gnorm, t_below, steps, status_in):
-    """Update the dwell clock and the status after a step (shared by flow and optax)."""
+    """Update the dwell clock and the status after a step (shared by every engine and optax;
+    `v` is `(d_w, *batch)`, reductions run over its leading axis only)."""
+    from . import _soa as S
+
     below = gnorm <= tol.grad
     t_below = jnp.where(below, jnp.minimum(t_below, t), jnp.inf)
     done = below & (t - t_below >= tol.dwell + tol.dwell_rel * t_below)
-    finite = jnp.isfinite(gnorm) & jnp.all(jnp.isfinite(v))
+    finite = jnp.isfinite(gnorm) & jnp.all(jnp.isfinite(v), axis=0)
     status = jnp.where(done, CONVERGED, RUNNING)
     status = jnp.where((status == RUNNING) & ((t >= tol.t_max) | (steps >= tol.max_steps)),
                        BUDGET_EXHAUSTED, status)
-    status = jnp.where(jnp.linalg.norm(v) > tol.divergence, DIVERGED, status)
+    status = jnp.where(S.norm(v) > tol.divergence, DIVERGED, status)
     status = jnp.where(finite, status, NON_FINITE)
     status = jnp.where(status_in == RUNNING, status, status_in).astype(jnp.int32)
     return t_below, status
@@ -517,23 +484,6 @@ _SAFETY, _FACTOR_MIN, _FACTOR_MAX = 0.9, 0.2, 10.0
 _STIFF_FRACTION = 0.9  # of Tsit5's stability boundary
 
 
-def _soa_status(tol, t, y, gnorm, t_below, steps, status_in):
-    """`_test_and_status` for batch-trailing arrays (per-sample norms)."""
-    from . import _soa as S
-
-    below = gnorm <= tol.grad
-    t_below = jnp.where(below, jnp.minimum(t_below, t), jnp.inf)
-    done = below & (t - t_below >= tol.dwell + tol.dwell_rel * t_below)
-    finite = jnp.isfinite(gnorm) & jnp.all(jnp.isfinite(y), axis=0)
-    status = jnp.where(done, CONVERGED, RUNNING)
-    status = jnp.where((status == RUNNING) & ((t >= tol.t_max) | (steps >= tol.max_steps)),
-                       BUDGET_EXHAUSTED, status)
-    status = jnp.where(S.norm(y) > tol.divergence, DIVERGED, status)
-    status = jnp.where(finite, status, NON_FINITE)
-    status = jnp.where(status_in == RUNNING, status, status_in).astype(jnp.int32)
-    return t_below, status
-
-
 def _soa_fns(spec: ProblemSpec, loss):
     from . import _soa as S
 
@@ -649,7 +599,7 @@ def soa_advance(spec: ProblemSpec, config: FlowConfig, state: MemberState, loss,
             n_stiff_new = jnp.where(stiff, n_stiff + 1, jnp.where(n_calm_new >= 6, 0, n_stiff))
         else:
             n_stiff_new, n_calm_new = n_stiff, n_calm
-        t_below, status = _soa_status(tol, t, y, gnorm, s.t_below, steps, s.status)
+        t_below, status = _test_and_status(spec, tol, t, y, gnorm, s.t_below, steps, s.status)
         if hands_over:
             switch = (status == RUNNING) & ((gnorm <= tol.switch_grad) | (steps >= tol.switch_steps)
                                             | (n_stiff_new >= tol.stiff_steps))
@@ -958,8 +908,8 @@ def _per_device(fn, n_devices: int):
     slice per device, concurrently (asynchronous dispatch), and join the results on the first.
 
     Every device runs the *same* single-device executable, so a sample's result does not depend
-    on the device count (under `shard_map` XLA compiled the Rodas4 block differently and results
-    moved by an ulp, measured). Arguments that are not batched (tolerances, step counts) are
+    on the device count (under `shard_map` XLA compiled the Rosenbrock block differently and
+    results moved by an ulp, measured; also with a 1-device mesh against 4). Arguments that are not batched (tolerances, step counts) are
     0-d arrays and go to every device whole.
     """
     devices = _mesh(n_devices).devices.ravel().tolist()
@@ -1003,7 +953,6 @@ class _Pool:
         self.state = self.loss = None
         self.pos = np.zeros(0, np.int64)
         self.used_sizes = []
-        self.permute = _permute
 
     def live(self):
         return np.nonzero(self.pos >= 0)[0]
@@ -1044,7 +993,7 @@ class _Pool:
         order = np.argsort(self.pos < 0, kind="stable")
         if self.state is None or np.array_equal(order, np.arange(order.size)):
             return
-        self.state, self.loss = self.permute((self.state, self.loss), jnp.asarray(order))
+        self.state, self.loss = _permute((self.state, self.loss), jnp.asarray(order))
         self.pos = self.pos[order]
 
     def fill(self, queue):
@@ -1117,11 +1066,10 @@ def given_problems(losses, weights0):
 
 
 IMPLICIT_POOL = 32
-# Lanes per block of the batch-last engine, per stage (Tsit5, Rodas4): measured on a 2-core
+# Lanes per block of the batch-last engine, per stage (Tsit5, Rosenbrock): measured on a 2-core
 # AVX-512 Xeon, widths (3,2,2,3): Tsit5 0.87/0.66/0.44 µs per sample-step at 32/64/128 lanes,
-# Rodas4 3.5/3.4/3.2 µs. Every pool is a whole number of blocks, on every device.
+# Rodas4 3.5/3.4/3.2 µs (Rodas5P was then chosen for fewer steps, same lanes). Every pool is a whole number of blocks, on every device.
 SOA_LANES = (128, 32)
-LATER_STAGE_FILL = 1.0
 LATER_STAGE_ROUND_DIV = 4
 
 
@@ -1174,14 +1122,13 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
     if n == 0:
         return raw, BatchStats(0, 0, 0, ())
     unit = n_devices
-    top = max(unit, -(-min(pool_size, n) // unit) * unit)
     if config.engine == "soa":  # one pool size per stage: whole blocks of lanes on every device
         blk = max(SOA_LANES) * n_devices
-        top = -(-min(pool_size, n) // blk) * blk
-    sizes = [top]
-    while (config.engine != "soa" and sizes[-1] // shrink >= unit
-           and (sizes[-1] // shrink) % unit == 0):
-        sizes.append(sizes[-1] // shrink)
+        sizes = [-(-min(pool_size, n) // blk) * blk]
+    else:
+        sizes = [max(unit, -(-min(pool_size, n) // unit) * unit)]
+        while sizes[-1] // shrink >= unit and (sizes[-1] // shrink) % unit == 0:
+            sizes.append(sizes[-1] // shrink)
     if problems is None:
         problems = sampled_problems(spec, seed, indices)
     kspec = kernel_spec(spec)
@@ -1208,7 +1155,7 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
                 active = active or bool(queues[k])
                 continue
             if (k and not pool.sequential and not final
-                    and pool.live().size + len(queues[k]) < pool.sizes[0] * LATER_STAGE_FILL):
+                    and pool.live().size + len(queues[k]) < pool.sizes[0]):
                 # A later stage waits for work rather than run a sparsely filled pool.
                 active = active or bool(queues[k])
                 continue
