@@ -40,6 +40,8 @@ def main():
                     help="share of an extra geomflow batch started near the saddle w = 0")
     ap.add_argument("--slow-scale", type=float, default=1e-4,
                     help="initial-weight scale of those near-saddle samples")
+    ap.add_argument("--devices", type=int, default=1,
+                    help="geomflow devices (on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N)")
     ap.add_argument("--geomflow-only", action="store_true", help="skip the two baselines")
     args = ap.parse_args()
 
@@ -58,10 +60,10 @@ def main():
     # --- geomflow
     # Warm-up / compile: the same batch size on another seed, so that every pool shape the
     # timed run uses is compiled (a 64-sample warm-up left some shapes to the timed run).
-    wraw, _ = run_batch(spec, cfg, 1, np.arange(args.samples), tol, pool_size=args.pool_size)
+    wraw, _ = run_batch(spec, cfg, 1, np.arange(args.samples), tol, pool_size=args.pool_size, n_devices=args.devices)
     finalise_batch(spec, cfg, 1, np.arange(args.samples), wraw, tol)
     t = time.perf_counter()
-    raw, stats = run_batch(spec, cfg, 0, np.arange(args.samples), tol, pool_size=args.pool_size)
+    raw, stats = run_batch(spec, cfg, 0, np.arange(args.samples), tol, pool_size=args.pool_size, n_devices=args.devices)
     t_gf = time.perf_counter() - t
     t = time.perf_counter()
     rec = finalise_batch(spec, cfg, 0, np.arange(args.samples), raw, tol)
@@ -85,9 +87,9 @@ def main():
             sc = jnp.where(jnp.asarray(positions) % k == 0, args.slow_scale, 1.0)
             return loss, tuple(W * sc.reshape((-1, 1, 1)) for W in w0)
 
-        run_batch(spec, cfg, 1, np.arange(args.samples), tol, pool_size=args.pool_size, problems=mixed)
+        run_batch(spec, cfg, 1, np.arange(args.samples), tol, pool_size=args.pool_size, n_devices=args.devices, problems=mixed)
         t = time.perf_counter()
-        mraw, mstats = run_batch(spec, cfg, 0, np.arange(args.samples), tol, pool_size=args.pool_size,
+        mraw, mstats = run_batch(spec, cfg, 0, np.arange(args.samples), tol, pool_size=args.pool_size, n_devices=args.devices,
                                  problems=mixed)
         t_m = time.perf_counter() - t
         slow = np.arange(args.samples) % k == 0
