@@ -54,12 +54,14 @@ from ._dimensions import (
     zero_hessian_pieces as zero_hessian_pieces,
 )
 from ._errors import GeomflowError as GeomflowError
-from ._fibres import (
+from ._fibre_paths import (
     FibreMonteCarlo as FibreMonteCarlo,
     FibrePath as FibrePath,
-    fibre_label as fibre_label,
     fibre_monte_carlo as fibre_monte_carlo,
     fibre_path as fibre_path,
+)
+from ._fibres import (
+    fibre_label as fibre_label,
     label_index as label_index,
     random_target as random_target,
     reference_frame as reference_frame,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from geomflow import _fibres as fb
+from geomflow import _fibre_paths as fp, _fibres as fb
 from geomflow._errors import GeomflowError
 
 
@@ -47,7 +47,7 @@ ARCHS = [
 
 @pytest.mark.parametrize("widths,bottlenecks,b", ARCHS)
 def test_monte_carlo_sees_exactly_2_to_the_b_labels(widths, bottlenecks, b):
-    mc = fb.fibre_monte_carlo(widths, samples=40 * 2**b, seed=1)
+    mc = fp.fibre_monte_carlo(widths, samples=40 * 2**b, seed=1)
     assert mc.b == b
     assert mc.observed_labels == 2**b
     assert all(s in (-1, 1) for lab in mc.labels_seen for s in lab)
@@ -110,7 +110,7 @@ def test_label_margins_bound_holds_and_is_tight_enough():
 
 @pytest.mark.parametrize("widths,rank", [((2, 2, 2), 1), ((3, 2, 2, 3), 1), ((4, 3, 3, 3, 4), 2), ((2, 3, 2), 1)])
 def test_below_rank_r_points_with_different_labels_are_connected(widths, rank):
-    mc = fb.fibre_monte_carlo(widths, samples=30, rank=rank, seed=2)
+    mc = fp.fibre_monte_carlo(widths, samples=30, rank=rank, seed=2)
     assert mc.expected_components == 1
     p = mc.path
     assert p is not None and p.ok
@@ -123,7 +123,7 @@ def test_below_rank_r_points_with_different_labels_are_connected(widths, rank):
 def test_at_rank_r_points_with_the_same_label_are_connected(widths):
     """Labels are invariants (margins) and 2^b of them occur; a path between two distinct points
     with the same label shows there are no more components than labels."""
-    mc = fb.fibre_monte_carlo(widths, samples=20, seed=3)
+    mc = fp.fibre_monte_carlo(widths, samples=20, seed=3)
     p = mc.path
     assert p is not None and p.ok and p.label_start == p.label_end
     assert p.max_residual < 1e-10
@@ -138,7 +138,7 @@ def test_path_refused_across_labels_at_rank_r_and_dets_vanish_below():
     labels = [tuple(fb.fibre_label(w).tolist()) for w, _ in pts]
     j = next(j for j in range(1, 8) if labels[j] != labels[0])
     with pytest.raises(GeomflowError):
-        fb.fibre_path(pts[0][1], pts[j][1], M)
+        fp.fibre_path(pts[0][1], pts[j][1], M)
     M1 = fb.random_target(jax.random.key(0), widths, rank=1)
     w = fb.sample_fibre_point(jax.random.key(2), widths, M1, rank=1, killer=2)
     assert abs(float(jnp.linalg.det(w[1]))) < 1e-12  # W_2 (a 2x2 segment) is singular on the fibre
@@ -162,9 +162,9 @@ def test_bad_input():
     with pytest.raises(GeomflowError):
         fb.fibre_label((jnp.ones((2, 3)), jnp.ones((2, 3))))  # does not chain
     with pytest.raises(GeomflowError):
-        fb.fibre_monte_carlo((3, 2, 3), samples=0)
+        fp.fibre_monte_carlo((3, 2, 3), samples=0)
     with pytest.raises(GeomflowError):
-        fb.fibre_monte_carlo((3, 2, 3), rank=3)
+        fp.fibre_monte_carlo((3, 2, 3), rank=3)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,10 +29,10 @@ def run(args) -> int:
     from . import emit_json, parse_widths, setup_jax
 
     setup_jax()
-    from .. import _fibres
+    from .. import fibre_monte_carlo
 
-    mc = _fibres.fibre_monte_carlo(parse_widths(args.widths), samples=args.samples, rank=args.rank,
-                                   seed=args.seed)
+    mc = fibre_monte_carlo(parse_widths(args.widths), samples=args.samples, rank=args.rank,
+                           seed=args.seed)
     d = mc.to_dict()
     d["components_match"] = (mc.observed_labels == mc.expected_components) if mc.rank == mc.r else None
     if args.json:
