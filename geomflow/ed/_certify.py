@@ -162,8 +162,9 @@ def _mid_complex(A):
                      for row in A.tolist()])
 
 
-def _krawczyk(prob, xt, radius, real_box):
-    """Krawczyk test of the box of `radius` around the centre `xt` (list of acb, exact).
+def _krawczyk(prob, xt, radius, real_box, centre=None):
+    """Krawczyk test of the box of `radius` around the centre `xt` (list of acb, exact);
+    `centre`: `(F, DF)` at `xt` if already evaluated.
 
     Returns `(proved, X, DF(X), M(X), U(X))`."""
     from flint import acb, acb_mat, arb
@@ -171,7 +172,7 @@ def _krawczyk(prob, xt, radius, real_box):
     N = prob.N
     # A real box is conjugation-invariant: real centre, imaginary part [−ρ, ρ].
     X = [acb(arb(c.real.mid(), radius), arb(0 if real_box else c.imag.mid(), radius)) for c in xt]
-    Fx, DFx, _, _ = prob.evaluate(xt)
+    Fx, DFx = centre if centre is not None else prob.evaluate(xt)[:2]
     Yf = np.linalg.inv(_mid_complex(DFx))
     if not np.all(np.isfinite(Yf)):
         return False, X, None, None, None
@@ -418,7 +419,7 @@ def _certify_one(M, W, Q, r):
                         imag = max(abs(float(c.imag.mid())) for c in xt)
                         if rho >= 0.5 * imag:
                             break
-                    ok, X, DFX, MX, UX = _krawczyk(prob, xt, rho, real_box)
+                    ok, X, DFX, MX, UX = _krawczyk(prob, xt, rho, real_box, (F, DF))
                     if not ok or not _rank_ok(UX, r):
                         continue
                     if real_box:

@@ -10,13 +10,13 @@ import numpy as np
 from .._errors import GeomflowError
 from ._equations import DISTANCES, RankSystem, commutation_matrix
 from ._homotopy import (
+    DEDUP_TOL,
     DONE,
     ENDPOINT_RESIDUAL_TOL,
     SINGULAR_COND,
     TrackStats,
     cache_dir,
     dedup,
-    DEDUP_TOL,
     refine_endpoints,
     track,
 )
