@@ -252,10 +252,6 @@ def _inertia(DFX, N):
     return neg
 
 
-def _disjoint(lo_a, hi_a, lo_b, hi_b):
-    return bool(np.any((hi_a < lo_b) | (hi_b < lo_a)))
-
-
 @dataclass
 class CertifiedPoints:
     """The certificate of one instance's critical points.
@@ -263,36 +259,45 @@ class CertifiedPoints:
     Per point (arrays of length `found`): `unique` (a Krawczyk box proved a unique root of rank
     exactly `r` there), `reality` (`1` proved real, `-1` proved non-real, `0` not proved),
     `morse` (certified Morse index of a proved-real point; `-1` where not proved or not real),
-    `radius` (the box radius used, `nan` if none worked). For the whole set: `distinct` (all
-    boxes' matrix enclosures pairwise disjoint).
+    `radius` (the box radius used, `nan` if none worked), `separated` (its matrix enclosure is
+    disjoint from every other proved point's, so it is a root no other point stands for).
+    `distinct`: every point is proved and separated. Counts (`n_certified`, `n_real`, …) count
+    only points that are both proved and separated.
     """
 
     unique: np.ndarray
     reality: np.ndarray
     morse: np.ndarray
     radius: np.ndarray
-    distinct: bool
+    separated: np.ndarray
 
     @property
     def found(self) -> int:
         return len(self.unique)
 
     @property
+    def distinct(self) -> bool:
+        return bool(np.all(self.unique & self.separated))
+
+    @property
+    def _ok(self):
+        return self.unique & self.separated
+
+    @property
     def n_certified(self) -> int:
-        """Points with a proved unique root, counted only if the set is proved distinct."""
-        return int(self.unique.sum()) if self.distinct else 0
+        return int(self._ok.sum())
 
     @property
     def n_real(self) -> int:
-        return int(((self.reality == REAL) & self.unique).sum())
+        return int(((self.reality == REAL) & self._ok).sum())
 
     @property
     def n_nonreal(self) -> int:
-        return int(((self.reality == NONREAL) & self.unique).sum())
+        return int(((self.reality == NONREAL) & self._ok).sum())
 
     @property
     def n_minima(self) -> int:
-        return int(((self.morse == 0) & (self.reality == REAL) & self.unique).sum())
+        return int(((self.morse == 0) & (self.reality == REAL) & self._ok).sum())
 
     def fully_certified(self, degree: int) -> bool:
         """All `degree` points proved: unique, distinct, real or non-real, real ones' index."""
@@ -350,23 +355,23 @@ def certify_points(points, W, Q, r: int) -> CertifiedPoints:
             continue
         unique[p] = True
         reality[p], morse[p], radius[p], boxes[p] = res
-    distinct = _all_disjoint(boxes[unique]) if unique.any() else True
-    return CertifiedPoints(unique, reality, morse, radius, distinct)
+    separated = np.zeros(k, bool)
+    separated[unique] = _separated(boxes[unique])
+    return CertifiedPoints(unique, reality, morse, radius, separated)
 
 
-def _all_disjoint(boxes):
-    """Whether the matrix enclosures (float lo/hi per entry, outward-rounded) are pairwise
-    disjoint (sort by the first real entry to keep it near-linear)."""
+def _separated(boxes):
+    """For each matrix enclosure (float lo/hi per entry, outward-rounded), whether it is
+    disjoint from all the others."""
     k = len(boxes)
-    if k < 2:
-        return True
     lo = np.concatenate([boxes[:, 0, 0], boxes[:, 1, 0]], axis=1)
     hi = np.concatenate([boxes[:, 0, 1], boxes[:, 1, 1]], axis=1)
+    out = np.ones(k, bool)
     for i in range(k):
-        sep = np.any((hi[i] < lo[i + 1:]) | (hi[i + 1:] < lo[i]), axis=1)
-        if not sep.all():
-            return False
-    return True
+        sep = np.any((hi[i] < lo) | (hi < lo[i]), axis=1)
+        sep[i] = True
+        out[i] = sep.all()
+    return out
 
 
 def _enclosure(MX):

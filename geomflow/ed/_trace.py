@@ -88,7 +88,7 @@ def _removal_residuals(a, b, c):
 
 
 def trace_test(system, matrices, params, R0, *, seed: int = 0, batch: int = 2048,
-               tol: float = TRACE_TOL, removals: bool = True) -> TraceTest:
+               tol: float = TRACE_TOL, removals: bool = True, retracks: int = 3) -> TraceTest:
     """Trace test of a set of solutions `matrices` of `system` at parameters `params = (W, Q₀)`.
 
     Moves `Q` along a random complex line (`W` fixed), tracks every point to `Q₀ ± v` with the
@@ -100,6 +100,9 @@ def trace_test(system, matrices, params, R0, *, seed: int = 0, batch: int = 2048
     - `params`: `(W, Q₀)`; `R0`: the chart matrix the points are tracked in.
     - `seed`: the direction `v`; `tol`: the pass threshold (`TRACE_TOL`).
     - `removals`: also compute the residual of the set with each single point removed.
+    - `retracks`: a path that fails is re-tracked along a random complex arc up to this many
+      times (the test needs every point at `Q₀ ± v`; it fails, with residual `inf`, if any is
+      missing or two coincide).
 
     **Returns:** a `TraceTest`.
     """
@@ -116,17 +119,31 @@ def trace_test(system, matrices, params, R0, *, seed: int = 0, batch: int = 2048
     ok_all = np.ones(k, bool)
     R0s = np.repeat(np.asarray(R0)[None], k, axis=0)
     y0, a0 = system.coordinates(mats, R0s)
+    a0 = np.array(a0)
     for sign in (1.0, -1.0):
         p1 = (W0, Q0 + sign * v)
-        mid = (W0, Q0 + 0.5 * sign * v)
-        P = (_stack([(W0, Q0)]), _stack([mid]), _stack([p1]))
-        y1, ch1, st, _ = track(system, y0, (R0s, np.array(a0)), P, np.zeros(k, np.int64),
-                               batch=batch, seed=int(seed) + (7 if sign > 0 else 13))
-        M1, ok = _good_endpoints(system, y1, ch1, st, _stack([p1] * k))
+        M1 = np.full_like(mats, np.nan)
+        ok = np.zeros(k, bool)
+        for attempt in range(1 + retracks):
+            todo = np.flatnonzero(~ok)
+            if len(todo) == 0:
+                break
+            # The straight segment first; paths that failed go along a random complex arc
+            # (the endpoint set at Q₀ ± v is what is summed, not the pairing).
+            bend = 0.0 if attempt == 0 else 0.5
+            mid = (W0, Q0 + 0.5 * sign * v + bend * scale * (rng.standard_normal(Q0.shape)
+                                                              + 1j * rng.standard_normal(Q0.shape)))
+            P = (_stack([(W0, Q0)]), _stack([mid]), _stack([p1]))
+            y1, ch1, st, _ = track(system, y0[todo], (R0s[todo], a0[todo]), P,
+                                   np.zeros(len(todo), np.int64), batch=batch,
+                                   seed=int(seed) + 17 * attempt + (7 if sign > 0 else 13))
+            Mt, okt = _good_endpoints(system, y1, ch1, st, _stack([p1] * len(todo)))
+            M1[todo[okt]] = Mt[okt]
+            ok[todo[okt]] = True
         ok_all &= ok
         ends.append(M1)
     Mp, Mm = ends
-    distinct = all(len(dedup(E[ok_all])) == int(ok_all.sum()) for E in (Mp, Mm))
+    distinct = all(len(dedup(E[ok_all])) == int(ok_all.sum()) for E in (Mp, Mm)) if ok_all.any() else False
     if ok_all.all():
         res = trace_residual(Mm, mats, Mp)
         rem = _removal_residuals(Mm, mats, Mp) if removals else np.full(k, np.nan)
