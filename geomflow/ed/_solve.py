@@ -198,6 +198,12 @@ def monodromy_start_fibre(system: RankSystem, *, seed: int = 0, loops: int = 2,
     (`trace_test`) decides: a pass proves the fibre complete and stops; a failure adds a loop
     (up to `max_loops`). `history` is the count after each round.
 
+    Where a closed form is known (`closed_form_ed_degree`), a pass with fewer points also adds
+    a loop, and `certified_complete` needs the count to equal it: for special weights the trace
+    test can pass on a proper subset (Frobenius, rank 2: four of the six sums of two singular
+    triplets, each triplet used twice, sum to `2Q`, affine in `Q`). No such subset is known
+    for generic weights, where every single-point removal fails by many orders of magnitude.
+
     **Arguments:**
 
     - `system`: a `RankSystem`; `seed`: the random start point, parameters and loops.
@@ -207,8 +213,10 @@ def monodromy_start_fibre(system: RankSystem, *, seed: int = 0, loops: int = 2,
 
     **Returns:** a `StartFibre` with `trace` (the last `TraceTest`, or `None`).
     """
+    from ._degree import closed_form_ed_degree
     from ._trace import trace_test
 
+    expected = closed_form_ed_degree(system.m, system.n, system.r, system.distance)
     rng = np.random.default_rng(seed)
     y0, p0, chart = _start_pair(rng, system)
     R0 = chart[0]
@@ -237,7 +245,8 @@ def monodromy_start_fibre(system: RankSystem, *, seed: int = 0, loops: int = 2,
             if verbose:
                 print(f"trace test with {len(mats)} solutions: residual {result.residual:.3g}, "
                       f"{'pass' if result.passed else 'fail'}")
-            if result.passed or len(arcs) >= max_loops:
+            short = expected is not None and len(mats) < expected
+            if (result.passed and not short) or len(arcs) >= max_loops:
                 break
             add_loop()
             continue
@@ -262,8 +271,11 @@ def monodromy_start_fibre(system: RankSystem, *, seed: int = 0, loops: int = 2,
         if verbose:
             print(f"monodromy round {rounds} ({len(arcs)} loops, {k} paths): {len(mats)} solutions")
     ys, a_s = system.coordinates(mats, np.repeat(R0[None], len(mats), axis=0))
-    return StartFibre(system, p0, (R0, np.array(a_s)), np.array(ys), len(arcs), history,
-                      trace=result)
+    fib = StartFibre(system, p0, (R0, np.array(a_s)), np.array(ys), len(arcs), history,
+                     trace=result)
+    if expected is not None and fib.degree != expected:
+        fib.certified_complete = False
+    return fib
 
 
 def _mid(rng, system, pa, pb, spread: float = 1.0, anchored: bool = False):
