@@ -17,7 +17,9 @@ def register(sub) -> None:
 
     d = sp.add_parser("degree", help="closed-form and numerically counted ED degree",
                       description="Print the closed-form ED degree (where one is known) and the "
-                      "number of complex critical points counted by monodromy homotopy continuation.")
+                      "number of complex critical points counted by monodromy homotopy continuation; monodromy "
+                      "stops when the trace test proves the start fibre complete "
+                      "(certified_complete, with the trace-test residual).")
     _common(d)
     d.add_argument("--no-count", action="store_true", help="only the closed form (no homotopy)")
     d.set_defaults(func=run_degree)
@@ -89,6 +91,8 @@ def run_degree(args) -> int:
         if out["counted"] is not None:
             print(f"counted: {out['counted']} (monodromy loops: {out['monodromy_loops']}, "
                   f"history {out['history']})")
+            print(f"trace_residual: {out['trace_residual']:.3g}")
+            print(f"certified_complete: {str(out['certified_complete']).lower()}")
     return 0
 
 

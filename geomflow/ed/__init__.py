@@ -1,6 +1,8 @@
 """ED degrees of the rank-`r` matrices: closed forms, critical equations, batched homotopy
-continuation in JAX and the table of real critical points vs local minima (MATH.md §3)."""
+continuation in JAX and the table of real critical points vs local minima (MATH.md §3);
+completeness by the trace test and certification in ball arithmetic (MATH.md §7)."""
 
+from ._certify import CertifiedPoints as CertifiedPoints, certify_points as certify_points
 from ._classify import (
     MORSE_TOL as MORSE_TOL,
     morse_indices as morse_indices,
@@ -28,4 +30,14 @@ from ._table import (
     classify_instance_points as classify_instance_points,
     critical_point_table as critical_point_table,
     sample_instance as sample_instance,
+)
+from ._total_degree import (
+    total_degree_count as total_degree_count,
+    total_degree_solve as total_degree_solve,
+)
+from ._trace import (
+    TRACE_TOL as TRACE_TOL,
+    TraceTest as TraceTest,
+    trace_residual as trace_residual,
+    trace_test as trace_test,
 )

@@ -34,7 +34,9 @@ def ed_degree(m: int, n: int, r: int = 1, distance: str = "generic", *, count: b
 
     The count is the number of distinct, nonsingular, rank-`r` complex critical points at a
     random complex parameter of the family, found by monodromy (`start_fibre`); `history` is the
-    count after each monodromy loop (it must have stopped growing).
+    count after each monodromy round. Monodromy stops when the trace test passes
+    (`trace_test`): `trace_residual` is its residual and `certified_complete` whether it
+    passed (`residual ≤ TRACE_TOL`), the evidence that no solution is missing.
 
     **Arguments:**
 
@@ -44,7 +46,9 @@ def ed_degree(m: int, n: int, r: int = 1, distance: str = "generic", *, count: b
     - `count`: also count numerically (else only the closed form).
 
     **Returns:** a dict with `closed_form` (int or `None`), `counted` (int or `None`),
-    `monodromy_loops`, `history`.
+    `monodromy_loops`, `history`, `trace_residual`, `certified_complete` (the last four only when
+    counting; for `r = min(m, n)` the single critical point `M = Q` needs no monodromy and
+    `certified_complete` is true with `trace_residual` 0).
 
     **Raises:** `GeomflowError` for a bad shape, rank or distance.
 
@@ -61,11 +65,14 @@ def ed_degree(m: int, n: int, r: int = 1, distance: str = "generic", *, count: b
            "closed_form": closed_form_ed_degree(m, n, r, distance), "counted": None}
     if count:
         if r == min(m, n):
-            out.update(counted=1, monodromy_loops=0, history=[1])
+            out.update(counted=1, monodromy_loops=0, history=[1], trace_residual=0.0,
+                       certified_complete=True)
         else:
             from ._solve import start_fibre
 
             fib = start_fibre(m, n, r, distance, seed=seed)
             out.update(counted=fib.degree, monodromy_loops=fib.loops,
-                       history=[int(h) for h in fib.history])
+                       history=[int(h) for h in fib.history],
+                       trace_residual=float(fib.trace_residual),
+                       certified_complete=bool(fib.certified_complete))
     return out

@@ -44,6 +44,11 @@ ENDPOINT_RESIDUAL_TOL = 1e-10
 SINGULAR_COND = 1e10
 DEDUP_TOL = 1e-6
 
+# Predictors: "taylor3" (default: 3rd-order Taylor from one LU, chord corrector with one more
+# LU; 2 LU factorisations a step) and "rk4" (classical RK4 on the Davidenko ODE and two full
+# Newton steps; 6 linear solves a step, the first version's predictor, kept as the baseline).
+PREDICTORS = ("taylor3", "taylor4", "rk4")
+
 RUNNING, DONE, TOO_SMALL_STEP, TOO_MANY_STEPS, DIVERGED, NONFINITE = range(6)
 STATUS_NAMES = ("running", "done", "step too small", "too many steps", "diverged", "non-finite")
 
@@ -65,8 +70,8 @@ def _dbezier(p0, c, p1, t):
 
 
 @functools.cache
-def _kernels(system):
-    """Jitted round / refine kernels for one (static, hashable) system."""
+def _kernels(system, predictor: str = "taylor3"):
+    """Jitted round / refine kernels for one (static, hashable) system and predictor."""
     import jax
     import jax.numpy as jnp
     from jax import lax
@@ -137,7 +142,80 @@ def _kernels(system):
         )
         return (new_y, new_t, new_dt, new_status, nsteps + 1)
 
-    vstep = jax.vmap(step)
+    def taylor_step(state, P, ch):
+        """Third-order Taylor predictor and a two-step chord corrector (two LU factorisations).
+
+        The derivatives `y′, y″, y‴` of the path come from one LU of `F_y` at `(y, t)`: the
+        `k`-th derivative of `s ↦ F(y + s y′ + … , t + s)` along the degree-`(k−1)` Taylor
+        polynomial (nested `jvp`s) is `−F_y y⁽ᵏ⁾`. The corrector reuses one LU of `F_y` at the
+        predicted point for both Newton steps (chord method).
+        """
+        from jax.scipy.linalg import lu_factor, lu_solve
+
+        y, t, dt, status, nsteps = state
+        h = jnp.minimum(dt, 1.0 - t)
+        t1 = jnp.where(h >= 1.0 - t, 1.0, t + h)
+
+        def H(yy, tt):
+            return F(yy, _bezier(*P, tt), ch)
+
+        lu = lu_factor(jac(y, _bezier(*P, t), ch))
+        one = jnp.ones((), t.dtype)
+
+        def curve(coefs):
+            def c(s):
+                yy = y
+                fact = 1.0
+                for k, a in enumerate(coefs, start=1):
+                    fact = fact * k
+                    yy = yy + (s**k / fact) * a
+                return H(yy, t + s)
+            return c
+
+        def deriv(fun, order):
+            g = fun
+            for _ in range(order):
+                g = (lambda f: (lambda s: jax.jvp(f, (s,), (one,))[1]))(g)
+            return g(jnp.zeros((), t.dtype))
+
+        ds = []
+        for k in range(1, order + 1):
+            ds.append(-lu_solve(lu, deriv(curve(ds), k)))
+        yp = y
+        fact = 1.0
+        for k, d in enumerate(ds, start=1):
+            fact = fact * k
+            yp = yp + (h**k / fact) * d
+        lu1 = lu_factor(jac(yp, _bezier(*P, t1), ch))
+        s1 = lu_solve(lu1, H(yp, t1))
+        ya = yp - s1
+        s2 = lu_solve(lu1, H(ya, t1))
+        y2 = ya - s2
+        n1 = jnp.linalg.norm(s1)
+        n2 = jnp.linalg.norm(s2)
+        scale = jnp.linalg.norm(y) + 1e-300
+        finite = jnp.all(jnp.isfinite(y2)) & jnp.isfinite(n1) & jnp.isfinite(n2)
+        ok = finite & (n1 <= PREDICTOR_TOL * scale) & (n2 <= CONTRACTION * n1 + NEWTON_FLOOR * scale)
+        ratio = jnp.maximum(n1 / (PREDICTOR_TOL * scale), 1e-6)
+        grow = jnp.clip(0.8 * ratio ** (-1.0 / (order + 1)), 1.0, 2.0)
+        new_y = jnp.where(ok, y2, y)
+        new_t = jnp.where(ok, t1, t)
+        new_dt = jnp.where(ok, dt * grow, 0.5 * h)
+        new_status = jnp.where(
+            ok & (new_t >= 1.0),
+            DONE,
+            jnp.where(
+                new_dt < MIN_STEP,
+                TOO_SMALL_STEP,
+                jnp.where(jnp.linalg.norm(new_y) > DIVERGED_NORM, DIVERGED, RUNNING),
+            ),
+        )
+        return (new_y, new_t, new_dt, new_status, nsteps + 1)
+
+    if predictor not in PREDICTORS:
+        raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
+    order = {"taylor3": 3, "taylor4": 4}.get(predictor, 0)
+    vstep = jax.vmap(step if predictor == "rk4" else taylor_step)
 
     @jax.jit
     def run_round(state, P, ch, n_steps, max_steps):
@@ -195,7 +273,8 @@ class TrackStats:
 
 
 def track(system, y0, chart, P, pidx=None, *, batch: int = 2048, round_steps: int = 16,
-          max_steps: int = 4000, dt0: float = 0.02, stats: TrackStats | None = None, seed: int = 0):
+          max_steps: int = 4000, dt0: float = 0.02, stats: TrackStats | None = None, seed: int = 0,
+          predictor: str | None = None):
     """Track paths of the parameter homotopy `F(y; p(t), chart) = 0`, `t: 0 → 1`, in batches.
 
     **Arguments:**
@@ -206,9 +285,12 @@ def track(system, y0, chart, P, pidx=None, *, batch: int = 2048, round_steps: in
     - `chart`: per-path charts `(R0 (k, n, n), a (k, nvars))` of the start solutions.
     - `P`: parameter triples `(p0, c, p1)`, each a pytree with a leading axis of parameter sets.
     - `pidx`: for each path, the index of its parameter set (default: path `i` uses set `i`).
-    - `batch`: the largest lockstep batch; survivors are compacted into batches of a quarter size.
+    - `batch`: the largest lockstep batch; once the queue is empty, survivors are compacted into
+      the smallest batch size (64, 256, 1024, `batch`) that holds them.
     - `round_steps`: steps per jitted round between refills, re-charts and compactions.
     - `max_steps`: per-path step budget; `dt0`: the initial step in `t`.
+    - `predictor`: `"taylor3"` or `"rk4"` (see `PREDICTORS`); default `$GEOMFLOW_ED_PREDICTOR`
+      or `"taylor3"`.
 
     **Returns:** `(y1, chart1, status, nsteps)`: endpoints, their (possibly new) charts, status
     codes (`DONE` = 1 on success, see `STATUS_NAMES`) and steps taken per path.
@@ -216,13 +298,15 @@ def track(system, y0, chart, P, pidx=None, *, batch: int = 2048, round_steps: in
     import jax
     import jax.numpy as jnp
 
-    run_round, _ = _kernels(system)
+    predictor = predictor or os.environ.get("GEOMFLOW_ED_PREDICTOR", "taylor3")
+    run_round, _ = _kernels(system, predictor)
     rng = np.random.default_rng(seed)
     y0 = np.asarray(y0, dtype=np.complex128)
     k, N = y0.shape
     pidx = np.arange(k) if pidx is None else np.asarray(pidx, dtype=np.int64)
     R0_0, a_0 = (np.asarray(c, dtype=np.complex128) for c in chart)
-    sizes = sorted({64, 256, max(64, batch)})  # few sizes: each one is a compilation
+    # Few sizes (each one is a compilation), a factor 4 apart at most.
+    sizes = sorted({64, 256, max(64, min(1024, batch)), max(64, batch)})
     B = _bucket(k, sizes)
     out_y = np.array(y0)
     out_R0 = np.array(R0_0)
@@ -265,7 +349,7 @@ def track(system, y0, chart, P, pidx=None, *, batch: int = 2048, round_steps: in
         active = slot_path >= 0
         if not active.any():
             break
-        if not queue and B > sizes[0] and active.sum() <= B // 4:
+        if not queue and B > sizes[0] and _bucket(int(active.sum()), sizes) < B:
             keep = np.flatnonzero(active)
             nB = _bucket(len(keep), sizes)
             sel = np.concatenate([keep, np.flatnonzero(~active)[: nB - len(keep)]])

@@ -10,6 +10,7 @@ import numpy as np
 from .._errors import GeomflowError
 from ._equations import DISTANCES, RankSystem, commutation_matrix
 from ._homotopy import (
+    DEDUP_TOL,
     DONE,
     ENDPOINT_RESIDUAL_TOL,
     SINGULAR_COND,
@@ -29,7 +30,7 @@ REAL_TOL = 1e-8
 AMBIGUOUS_REAL_TOL = 1e-5
 # An endpoint with homogenising coordinate `|h| ≤ AT_INFINITY_TOL·‖y‖` lies at infinity.
 AT_INFINITY_TOL = 1e-10
-_FIBRE_VERSION = 4
+_FIBRE_VERSION = 5
 _MEMORY_CACHE: dict = {}
 
 
@@ -108,8 +109,10 @@ class StartFibre:
     """All solutions of the critical system at one generic complex parameter `p₀ = (W, Q)`.
 
     `solutions` are homogeneous coordinates in the chart `(R0, a)`; `matrices` the critical
-    matrices themselves (internal orientation `m ≥ n`); `history` the solution count after each
-    monodromy loop (the completeness evidence).
+    matrices themselves (internal orientation `m ≥ n`); `loops` the number of monodromy loops
+    used and `history` the solution count after each monodromy round; `trace_residual` the
+    residual of the last trace test (`nan` if none was run) and `certified_complete` whether it
+    passed (the completeness certificate, see `geomflow.ed.trace_test`).
     """
 
     system: RankSystem
@@ -118,6 +121,14 @@ class StartFibre:
     solutions: np.ndarray
     loops: int
     history: list = field(default_factory=list)
+    trace: object = None
+    trace_residual: float = float("nan")
+    certified_complete: bool = False
+
+    def __post_init__(self):
+        if self.trace is not None:
+            self.trace_residual = float(self.trace.residual)
+            self.certified_complete = bool(self.trace.passed)
 
     @property
     def degree(self) -> int:
@@ -153,48 +164,118 @@ def _fibre_chart(fib_chart, copies):
     return np.repeat(np.asarray(R0)[None], copies * len(a), axis=0), np.tile(a, (copies, 1))
 
 
-def monodromy_start_fibre(system: RankSystem, *, seed: int = 0, stable_loops: int = 4,
-                          max_loops: int = 200, batch: int = 2048, verbose: bool = False) -> StartFibre:
-    """Solve the system at a random complex parameter by monodromy.
+def _append_new(mats, cand, tol: float = DEDUP_TOL):
+    """`mats` followed by the rows of `cand` that are new (not within `tol·‖·‖` of a row of
+    `mats` nor of an earlier new row); the order of `mats` is kept."""
+    if len(cand) == 0:
+        return mats
+    from scipy.spatial import cKDTree
 
-    Start from one point `y₀` and parameters `p₀` built to fit it; each loop moves every known
-    solution around a random triangle `p₀ → p_a → p₀` (two Bézier arcs with different random
-    control points) and adds the new endpoints. Stops when `stable_loops` consecutive loops found
-    nothing new (the count and the loop history are the completeness evidence).
+    def flat(x):
+        x = np.asarray(x).reshape(len(x), -1)
+        return np.concatenate([x.real, x.imag], axis=1)
+
+    X, C = flat(mats), flat(cand)
+    scale = np.linalg.norm(C, axis=1)
+    near = cKDTree(X).query(C, k=1)[0] if len(X) else np.full(len(C), np.inf)
+    fresh = np.flatnonzero(near > tol * scale)
+    if len(fresh) == 0:
+        return mats
+    fresh = fresh[dedup(cand[fresh], tol)]
+    return np.concatenate([mats, cand[fresh]])
+
+
+def monodromy_start_fibre(system: RankSystem, *, seed: int = 0, loops: int = 2,
+                          max_loops: int = 8, trace: bool = True, batch: int = 2048,
+                          verbose: bool = False) -> StartFibre:
+    """Solve the system at a random complex parameter by monodromy, stopped by the trace test.
+
+    Start from one point `y₀` and parameters `p₀` built to fit it. A fixed set of `loops` random
+    loops `p₀ → p_j → p₀` (two Bézier arcs with different random control points) acts on the
+    solutions at `p₀`; every known solution is pushed once through every loop (all loops'
+    paths in one batched `track` call per leg), new endpoints are appended, until the set is
+    closed under the loops (an orbit of the group they generate). Then the trace test
+    (`trace_test`) decides: a pass proves the fibre complete and stops; a failure adds a loop
+    (up to `max_loops`). `history` is the count after each round.
+
+    Where a closed form is known (`closed_form_ed_degree`), a pass with fewer points also adds
+    a loop, and `certified_complete` needs the count to equal it: for special weights the trace
+    test can pass on a proper subset (Frobenius, rank 2: four of the six sums of two singular
+    triplets, each triplet used twice, sum to `2Q`, affine in `Q`). No such subset is known
+    for generic weights, where every single-point removal fails by many orders of magnitude.
+
+    **Arguments:**
+
+    - `system`: a `RankSystem`; `seed`: the random start point, parameters and loops.
+    - `loops`: the number of loops to start with; `max_loops`: the most loops added.
+    - `trace`: run the trace test (else stop when the set is closed under the loops).
+    - `batch`: the largest lockstep batch of the tracker.
+
+    **Returns:** a `StartFibre` with `trace` (the last `TraceTest`, or `None`).
     """
+    from ._degree import closed_form_ed_degree
+    from ._trace import trace_test
+
+    expected = closed_form_ed_degree(system.m, system.n, system.r, system.distance)
     rng = np.random.default_rng(seed)
     y0, p0, chart = _start_pair(rng, system)
-    mats = system.matrices(y0[None], chart[0][None])
+    R0 = chart[0]
+    mats = system.matrices(y0[None], R0[None])
     history = [1]
-    quiet = 0
-    loops = 0
-    while quiet < stable_loops and loops < max_loops:
-        loops += 1
+    arcs: list = []
+    pushed: list = []  # pushed[j]: how many of `mats` (a prefix) went through loop j
+    result = None
+    rounds = 0
+
+    def add_loop():
         pa = _random_params(rng, system)
-        c1 = _mid(rng, system, p0, pa)
-        c2 = _mid(rng, system, p0, pa)
-        k = len(mats)
-        R0s = np.repeat(chart[0][None], k, axis=0)
-        ys, a_s = system.coordinates(mats, R0s)
-        ch = (R0s, np.array(a_s))
-        P = (_stack([p0]), _stack([c1]), _stack([pa]))
-        ya, cha, st, _ = track(system, ys, ch, P, np.zeros(k, np.int64), batch=batch, seed=loops)
-        Ma, ok = _good_endpoints(system, ya, cha, st, _stack([pa] * k))
-        keep = np.flatnonzero(ok)[dedup(Ma[ok])]
-        ya, cha = ya[keep], tuple(c[keep] for c in cha)
-        P = (_stack([pa]), _stack([c2]), _stack([p0]))
-        yb, chb, st, _ = track(system, ya, cha, P, np.zeros(len(ya), np.int64), batch=batch,
-                               seed=1000 + loops)
-        Mb, ok = _good_endpoints(system, yb, chb, st, _stack([p0] * len(yb)))
-        allm = np.concatenate([mats, Mb[ok]])
-        new = allm[dedup(allm)]
-        quiet = 0 if len(new) > len(mats) else quiet + 1
-        mats = new
+        arcs.append((pa, _mid(rng, system, p0, pa), _mid(rng, system, p0, pa)))
+        pushed.append(0)
+
+    for _ in range(loops):
+        add_loop()
+    while True:
+        todo = [(j, np.arange(pushed[j], len(mats))) for j in range(len(arcs))]
+        todo = [(j, ix) for j, ix in todo if len(ix)]
+        if not todo:
+            if not trace:
+                break
+            result = trace_test(system, mats, p0, R0, seed=seed * 7919 + len(arcs), batch=batch,
+                                removals=False)
+            if verbose:
+                print(f"trace test with {len(mats)} solutions: residual {result.residual:.3g}, "
+                      f"{'pass' if result.passed else 'fail'}")
+            short = expected is not None and len(mats) < expected
+            if (result.passed and not short) or len(arcs) >= max_loops:
+                break
+            add_loop()
+            continue
+        rounds += 1
+        lj = np.concatenate([np.full(len(ix), j) for j, ix in todo])
+        src = mats[np.concatenate([ix for _, ix in todo])]
+        k = len(src)
+        R0s = np.repeat(R0[None], k, axis=0)
+        ys, a_s = system.coordinates(src, R0s)
+        P = (_stack([p0] * len(arcs)), _stack([a[1] for a in arcs]), _stack([a[0] for a in arcs]))
+        ya, cha, st, _ = track(system, ys, (R0s, np.array(a_s)), P, lj, batch=batch,
+                               seed=seed + 2 * rounds)
+        _, ok = _good_endpoints(system, ya, cha, st, tuple(a[lj] for a in P[2]))
+        ya, cha, lb = ya[ok], tuple(c[ok] for c in cha), lj[ok]
+        P = (_stack([a[0] for a in arcs]), _stack([a[2] for a in arcs]), _stack([p0] * len(arcs)))
+        yb, chb, st, _ = track(system, ya, cha, P, lb, batch=batch, seed=seed + 2 * rounds + 1)
+        Mb, ok = _good_endpoints(system, yb, chb, st, tuple(a[lb] for a in P[2]))
+        for j, _ in todo:
+            pushed[j] = len(mats)
+        mats = _append_new(mats, Mb[ok])
         history.append(len(mats))
         if verbose:
-            print(f"monodromy loop {loops}: {len(mats)} solutions")
-    ys, a_s = system.coordinates(mats, np.repeat(chart[0][None], len(mats), axis=0))
-    return StartFibre(system, p0, (chart[0], np.array(a_s)), np.array(ys), loops, history)
+            print(f"monodromy round {rounds} ({len(arcs)} loops, {k} paths): {len(mats)} solutions")
+    ys, a_s = system.coordinates(mats, np.repeat(R0[None], len(mats), axis=0))
+    fib = StartFibre(system, p0, (R0, np.array(a_s)), np.array(ys), len(arcs), history,
+                     trace=result)
+    if expected is not None and fib.degree != expected:
+        fib.certified_complete = False
+    return fib
 
 
 def _mid(rng, system, pa, pb, spread: float = 1.0, anchored: bool = False):
@@ -234,7 +315,9 @@ def start_fibre(m: int, n: int, r: int, distance: str = "generic", *, seed: int 
         try:
             with np.load(path) as z:
                 fib = StartFibre(system, (z["W"], z["Q"]), (z["R0"], z["a"]), z["solutions"],
-                                 int(z["loops"]), [int(h) for h in z["history"]])
+                                 int(z["loops"]), [int(h) for h in z["history"]],
+                                 trace_residual=float(z["trace_residual"]),
+                                 certified_complete=bool(z["certified_complete"]))
         except Exception:
             fib = None
     if fib is None:
@@ -244,7 +327,9 @@ def start_fibre(m: int, n: int, r: int, distance: str = "generic", *, seed: int 
                 os.makedirs(cache_dir(), exist_ok=True)
                 tmp = path + f".tmp{os.getpid()}.npz"
                 np.savez(tmp, W=fib.params[0], Q=fib.params[1], R0=fib.chart[0], a=fib.chart[1],
-                         solutions=fib.solutions, loops=fib.loops, history=np.array(fib.history))
+                         solutions=fib.solutions, loops=fib.loops, history=np.array(fib.history),
+                         trace_residual=fib.trace_residual,
+                         certified_complete=fib.certified_complete)
                 os.replace(tmp, path)
             except OSError:
                 pass

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import GeomflowError
+from ._certify import certify_points
 from ._classify import MORSE_TOL, morse_indices, riemannian_hessian_eigenvalues
 from ._equations import DISTANCES, weight_matrix
 from ._solve import solve_instances, split_real, start_fibre
@@ -71,8 +72,13 @@ def sample_instance(seed: int, index: int, m: int, n: int, distance: str = "gene
 class EDTable:
     """Per-instance counts and the aggregated `#minima × #real` table.
 
-    Incomplete instances (fewer distinct critical points than the degree after every re-track)
-    are kept and counted in `incomplete`, but left out of `table`.
+    Per instance: `n_found` distinct critical points found by the tracker; `n_real`, `n_min` the
+    floating-point classification of those (`REAL_TOL`, `MORSE_TOL`: diagnostics only);
+    `n_certified`, `n_cert_real`, `n_cert_min` what the interval certificate proved
+    (`certify_points`); `certified` whether every count of the instance is proved (all `degree`
+    points certified unique, pairwise distinct, real or non-real, every real one's Morse index)
+    and the start fibre passed the trace test. `table` counts certified instances only, with
+    their certified counts; the others are listed in `uncertified` (never counted).
     """
 
     shape: tuple
@@ -89,6 +95,13 @@ class EDTable:
     ambiguous: np.ndarray
     min_rank_ok: np.ndarray
     attempts: np.ndarray
+    n_certified: np.ndarray = None
+    n_cert_real: np.ndarray = None
+    n_cert_min: np.ndarray = None
+    certified: np.ndarray = None
+    fibre_certified: bool = False
+    trace_residual: float = float("nan")
+    certify_seconds: float = 0.0
     seconds: float = 0.0
     paths: int = 0
     stats: dict = field(default_factory=dict)
@@ -98,10 +111,17 @@ class EDTable:
         return len(self.n_real)
 
     @property
+    def uncertified(self) -> list:
+        """Indices (within this table, add `start` for the stream index) of the instances
+        whose counts are not all proved: they are left out of `table`."""
+        return [int(i) for i in np.flatnonzero(~self.certified)]
+
+    @property
     def table(self) -> dict:
-        """`{minima: {real: count}}` over complete instances."""
+        """`{minima: {real: count}}` over certified instances, from certified counts."""
         out: dict = {}
-        for nm, nr in zip(self.n_min[self.complete], self.n_real[self.complete]):
+        ok = self.certified
+        for nm, nr in zip(self.n_cert_min[ok], self.n_cert_real[ok]):
             out.setdefault(int(nm), {}).setdefault(int(nr), 0)
             out[int(nm)][int(nr)] += 1
         return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
@@ -117,10 +137,19 @@ class EDTable:
             "samples": self.samples,
             "complete": int(self.complete.sum()),
             "incomplete": int((~self.complete).sum()),
+            "start_fibre_certified_complete": bool(self.fibre_certified),
+            "trace_residual": float(self.trace_residual),
+            "certified": int(self.certified.sum()),
+            "uncertified": self.uncertified,
+            "uncertified_detail": [
+                {"index": i, "found": int(self.n_found[i]), "certified": int(self.n_certified[i]),
+                 "certified_real": int(self.n_cert_real[i]),
+                 "certified_minima": int(self.n_cert_min[i])} for i in self.uncertified],
             "table": {str(k): {str(a): b for a, b in v.items()} for k, v in self.table.items()},
             "degenerate_instances": int(self.degenerate.sum()),
             "ambiguous_real_instances": int(self.ambiguous.sum()),
             "seconds": round(self.seconds, 3),
+            "certify_seconds": round(self.certify_seconds, 3),
             "paths_tracked": self.paths,
             "tracker": self.stats,
         }
@@ -133,7 +162,12 @@ class EDTable:
         lines = [
             f"{self.shape[0]}x{self.shape[1]} rank {self.rank}, {self.distance} distance "
             f"({self.sampler}), seed {self.seed}: {self.samples} instances, degree {self.degree}, "
-            f"{int(self.complete.sum())} complete, {int((~self.complete).sum())} incomplete",
+            f"{int(self.complete.sum())} complete, {int((~self.complete).sum())} incomplete; "
+            f"start fibre certified complete: {str(self.fibre_certified).lower()} (trace residual "
+            f"{self.trace_residual:.2g}); {int(self.certified.sum())} certified, "
+            f"{len(self.uncertified)} uncertified (not in the table)"
+            + (f": {self.uncertified[:20]}{' …' if len(self.uncertified) > 20 else ''}"
+               if self.uncertified else ""),
             head,
             "-" * len(head),
         ]
@@ -149,11 +183,14 @@ class EDTable:
         _atomic_write(p, json.dumps(self.summary(), indent=2))
         paths.append(p)
         p = os.path.join(outdir, "instances.csv")
-        rows = ["index,n_real,n_minima,n_found,complete,attempts,degenerate,ambiguous"]
+        rows = ["index,n_found,n_certified,n_certified_real,n_certified_minima,certified,"
+                "n_real_float,n_minima_float,complete,attempts,degenerate,ambiguous"]
         for i in range(self.samples):
             rows.append(
-                f"{i},{self.n_real[i]},{self.n_min[i]},{self.n_found[i]},{int(self.complete[i])},"
-                f"{self.attempts[i]},{int(self.degenerate[i])},{int(self.ambiguous[i])}"
+                f"{i},{self.n_found[i]},{self.n_certified[i]},{self.n_cert_real[i]},"
+                f"{self.n_cert_min[i]},{int(self.certified[i])},{self.n_real[i]},{self.n_min[i]},"
+                f"{int(self.complete[i])},{self.attempts[i]},{int(self.degenerate[i])},"
+                f"{int(self.ambiguous[i])}"
             )
         _atomic_write(p, "\n".join(rows) + "\n")
         paths.append(p)
@@ -183,7 +220,7 @@ class EDTable:
         ax.set_xlabel("number of real critical points")
         ax.set_ylabel("number of local minima")
         ax.set_title(f"{self.shape[0]}x{self.shape[1]} rank {self.rank}, {self.distance}, "
-                     f"{int(self.complete.sum())} instances", fontsize=9)
+                     f"{int(self.certified.sum())} certified instances", fontsize=9)
         fig.colorbar(im, ax=ax)
         fig.tight_layout()
         out = []
@@ -231,10 +268,12 @@ def critical_point_table(m: int = 3, n: int = 3, r: int = 1, distance: str = "ge
     """Count real critical points and local minima of `ℓ_{W,Q}` on `M_r` over random instances.
 
     For each instance (see `sample_instance` for the distributions) all complex critical points
-    are found by a parameter homotopy from the cached start fibre (`solve_instances`); the real
-    ones (`‖Im M‖ ≤ REAL_TOL‖M‖`) are classified by the eigenvalues of the Riemannian Hessian on
-    the rank-`r` manifold in an orthonormal tangent basis; a local minimum has all eigenvalues
-    `> MORSE_TOL·max|λ|`.
+    are found by a parameter homotopy from the cached start fibre (`solve_instances`) and each
+    is certified in ball arithmetic (`certify_points`: unique root, distinct, real or non-real,
+    Morse index). The table counts the certified instances with their certified counts; an
+    instance with any count not proved is listed in `uncertified` instead. The floating-point
+    classification (`‖Im M‖ ≤ REAL_TOL‖M‖`, Riemannian Hessian eigenvalues `> MORSE_TOL·max|λ|`)
+    is kept beside it as `n_real`, `n_min` for comparison.
 
     **Arguments:**
 
@@ -272,6 +311,11 @@ def critical_point_table(m: int = 3, n: int = 3, r: int = 1, distance: str = "ge
     ambiguous = np.zeros(k, bool)
     min_rank_ok = np.ones(k, bool)
     attempts = np.zeros(k, int)
+    n_cert = np.zeros(k, int)
+    n_cert_real = np.zeros(k, int)
+    n_cert_min = np.zeros(k, int)
+    certified = np.zeros(k, bool)
+    t_cert = 0.0
     stats = {"paths": 0, "steps_executed": 0, "steps_needed": 0, "recharts": 0}
     for s in range(0, k, chunk):
         ids = np.arange(s, min(k, s + chunk))
@@ -294,6 +338,12 @@ def critical_point_table(m: int = 3, n: int = 3, r: int = 1, distance: str = "ge
             ev, _ = riemannian_hessian_eigenvalues(R, Ws[own], Qs[own], r)
             idx, deg = morse_indices(ev)
             sv = np.linalg.svd(R, compute_uv=False)
+        tc = time.perf_counter()
+        for j, i in enumerate(ids):
+            cert = certify_points(res.points[j], Ws[j], Qs[j], r)
+            n_cert[i], n_cert_real[i], n_cert_min[i] = cert.n_certified, cert.n_real, cert.n_minima
+            certified[i] = cert.fully_certified(fib.degree) and fib.certified_complete
+        t_cert += time.perf_counter() - tc
         for j, i in enumerate(ids):
             mine = own == j
             n_real[i] = int(mine.sum())
@@ -312,7 +362,9 @@ def critical_point_table(m: int = 3, n: int = 3, r: int = 1, distance: str = "ge
                         min_rank_ok[i] &= bool(np.all(svm[:, r] <= 1e-8 * svm[:, 0]))
     stats["useful_fraction"] = round(stats["steps_needed"] / max(stats["steps_executed"], 1), 3)
     return EDTable((m, n), r, distance, sampler, seed, fib.degree, n_real, n_min, n_found,
-                   complete, degenerate, ambiguous, min_rank_ok, attempts,
-                   seconds=time.perf_counter() - t0, paths=stats["paths"], stats=stats)
+                   complete, degenerate, ambiguous, min_rank_ok, attempts, n_cert, n_cert_real,
+                   n_cert_min, certified, bool(fib.certified_complete),
+                   float(fib.trace_residual), t_cert, seconds=time.perf_counter() - t0,
+                   paths=stats["paths"], stats=stats)
 
 
