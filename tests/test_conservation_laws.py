@@ -22,19 +22,20 @@ def test_lie_bracket_of_rotation_fields():
     np.testing.assert_allclose(cl.lie_bracket(R, E)(jnp.array([0.3, -0.2])), [0.0, -1.0])
 
 
-@pytest.mark.parametrize("ks,ss", [((2, 2), None), ((2, 2, 2), None), ((3, 2), None), ((2, 2), (2, 1))])
+@pytest.mark.parametrize("ks,ss", [((2, 2), None), pytest.param((2, 2, 2), None, marks=pytest.mark.slow),
+                                   pytest.param((3, 2), None, marks=pytest.mark.slow), ((2, 2), (2, 1))])
 def test_lcn_has_L_minus_1_laws(ks, ss):
     rep = cl.conservation_law_count(fs.lcn_model(ks, ss))
     assert rep.converged and rep.num_laws == len(ks) - 1 == rep.expected_laws
 
 
-@pytest.mark.parametrize("widths,r", [((2, 3, 2), 2), ((2, 2, 1), 3)])
+@pytest.mark.parametrize("widths,r", [pytest.param((2, 3, 2), 2, marks=pytest.mark.slow), ((2, 2, 1), 3)])
 def test_polynomial_network_one_law_per_hidden_neuron(widths, r):
     rep = cl.conservation_law_count(fs.polynomial_network_model(widths, r))
     assert rep.converged and rep.num_laws == sum(widths[1:-1])
 
 
-@pytest.mark.parametrize("widths", [(2, 2, 2), (1, 2, 1, 2)])
+@pytest.mark.parametrize("widths", [pytest.param((2, 2, 2), marks=pytest.mark.slow), (1, 2, 1, 2)])
 def test_linear_networks_match_dim_im_delta(widths):
     rep = cl.conservation_law_count(fs.linear_network_model(widths))
     assert rep.converged and rep.num_laws == delta_image_dim(widths).rank
