@@ -41,16 +41,17 @@ Run on 2026-12-01 on the shared 2-core machine (load average 8–27 from other e
 a second process sharing the cache, `CLAIM8_FAMILIES="3,2,3,…,3;2,3,…,3,2;3,…,3,2,3,…,3"` for the
 bottleneck families; the cells finished by the deadline were rendered with
 `CLAIM8_RENDER_ONLY=1` (`missing_cells` in the JSON lists the rest; rerunning the command
-resumes). Per-cell wall times are in the CSV (`seconds`); the 44 cells finished took 947 s of
-cell time in all (the longest: holding cells at h = 6 with exact ranks of every piece, 100–360 s).
+resumes). All 49 cells finished; per-cell wall times are in the CSV (`seconds`): 6,434 s of
+cell time in all, 5,593 s of it n = 4, h = 6 (26,546 pieces, run during a swap storm on the
+machine); the failing deep cells took under 80 s each by the vertex-insertion search.
 
-Measured (committed table, cells `dim δ(H) / dim im δ`, every one confirmed by exact ranks over
-both primes): n = 1 holds through h = 8 (`h − 3 < h − 1`); n = 2 and n = 3 hold through h = 6
-(14/15, 29/30) and fail at h = 7 (18/18, 36/36) and h = 8 (21/21, 42/42); n = 4 holds through
-h = 5 (37/40; h = 6..8 not finished: h = 6 has 26,546 pieces, h = 7 has 487,686);
-`3,2,3,…,3` holds through h = 6 (26/27) and first fails at h = 7 (33/33, attained by a
-three-block piece); `2,3,…,3,2` holds through h = 6 (29/30) and first fails at h = 7 (36/36, a
-data piece); `3,…,3,2,3,…,3` holds through h = 4 (h ≥ 5 not finished).
+Measured (every cell confirmed by exact ranks over both primes; for n = 4, h = 6 only the
+attaining piece, its 26,546 pieces being over the all-pieces limit): the sufficient condition
+holds through h = 6 and first fails at h = 7 in every family except n = 1 (which holds at every
+depth, `h − 3 < h − 1`):
+n = 2: 14/15 at h = 6, 18/18 at h = 7; n = 3: 29/30, 36/36; n = 4: 49/50, 60/60 (70/70 at h = 8);
+`3,2,3,…,3`: 26/27, 33/33 (attained by a three-block piece); `2,3,…,3,2`: 29/30, 36/36;
+`3,…,3,2,3,…,3`: 26/27, 33/33 (data pieces elsewhere).
 """
 
 from __future__ import annotations
