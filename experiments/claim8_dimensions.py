@@ -26,6 +26,32 @@ fails at `h = 7` for `n = 2` and `n = 3` (there a piece of `H` reaches the full 
 about 18 s on 2 CPU cores.
 
 Run: `python experiments/claim8_dimensions.py [--full] [--out figures/]`.
+
+**Full size** (`--full`, issue 16; writes `figures/dimensions_full.{json,csv,png,pdf}` and the
+resumable cell cache `figures/dimensions_full.cells.jsonl`): constant widths n = 1..4 and the
+width-3 families `3,2,3,…,3`, `2,3,…,3,2`, `3,…,3,2,3,…,3` (a width-2 bottleneck at the input
+side, at both ends, in the middle), depths 2..8, each cell by `geomflow._conjecture2`:
+exact `dim im δ` over two primes; failing cells certified by an attaining piece whose exact rank
+equals it; holding cells by exact ranks of every piece (up to 20,000 pieces). Deep failing cells
+are decided by the vertex-insertion search (n = 2, 3 at h = 7, 8: under a second each) instead of
+enumerating every thread class (n = 4: 2.3·10⁶ classes and 487,686 pieces at h = 7, about 5 min
+just to list them; ~10⁷ classes at h = 8, which do not fit in memory).
+Run on 2026-12-01 on the shared 2-core machine (load average 8–27 from other engineers' jobs):
+`nohup python experiments/claim8_dimensions.py --full --out figures &` (constant widths) and, in
+a second process sharing the cache, `CLAIM8_FAMILIES="3,2,3,…,3;2,3,…,3,2;3,…,3,2,3,…,3"` for the
+bottleneck families; the cells finished by the deadline were rendered with
+`CLAIM8_RENDER_ONLY=1` (`missing_cells` in the JSON lists the rest; rerunning the command
+resumes). All 49 cells finished; per-cell wall times are in the CSV (`seconds`): 6,434 s of
+cell time in all, 5,593 s of it n = 4, h = 6 (26,546 pieces, run during a swap storm on the
+machine); the failing deep cells took under 80 s each by the vertex-insertion search.
+
+Measured (every cell confirmed by exact ranks over both primes; for n = 4, h = 6 only the
+attaining piece, its 26,546 pieces being over the all-pieces limit): the sufficient condition
+holds through h = 6 and first fails at h = 7 in every family except n = 1 (which holds at every
+depth, `h − 3 < h − 1`):
+n = 2: 14/15 at h = 6, 18/18 at h = 7; n = 3: 29/30, 36/36; n = 4: 49/50, 60/60 (70/70 at h = 8);
+`3,2,3,…,3`: 26/27, 33/33 (attained by a three-block piece); `2,3,…,3,2`: 29/30, 36/36;
+`3,…,3,2,3,…,3`: 26/27, 33/33 (data pieces elsewhere).
 """
 
 from __future__ import annotations
@@ -40,15 +66,115 @@ import _style  # noqa: E402
 
 QUICK_SECONDS = 20  # rough wall time of the quick default on 2 CPU cores (for scheduling)
 NAME = "dimensions"
+FULL_NAME = "dimensions_full"  # the --full table (its own files: `make figures` keeps them)
 SIZES = {
     "tiny": {1: range(2, 6), 2: range(2, 5)},
     "quick": {1: range(2, 9), 2: range(2, 9), 3: range(2, 8)},
-    "full": {1: range(2, 13), 2: range(2, 11), 3: range(2, 9), 4: range(2, 8)},
 }
+FULL_DEPTHS = range(2, 9)
+
+
+def full_families() -> dict:
+    """The --full table's families: name -> {h: widths}. Constant widths n = 1..4, and width-3
+    networks with bottlenecks of width 2 (at the input side, at both ends, in the middle)."""
+    fam: dict = {f"n={n}": {h: (n,) * (h + 1) for h in FULL_DEPTHS} for n in (1, 2, 3, 4)}
+    fam["3,2,3,…,3"] = {h: (3, 2) + (3,) * (h - 1) for h in FULL_DEPTHS}
+    fam["2,3,…,3,2"] = {h: (2,) + (3,) * (h - 1) + (2,) for h in FULL_DEPTHS}
+    fam["3,…,3,2,3,…,3"] = {h: (3,) * (h // 2) + (2,) + (3,) * (h - h // 2) for h in FULL_DEPTHS}
+    return fam
+
+
+def run_full(args) -> dict:
+    """The paper-size table, one cell at a time, resumable: every finished cell is appended to
+    `OUT/dimensions_full.cells.jsonl` and skipped when the run is restarted.
+
+    Environment: `CLAIM8_FAMILIES` (names of `full_families()` separated by `;`) computes only
+    those families (several processes can share the cache); `CLAIM8_RENDER_ONLY=1` computes
+    nothing and writes the table, CSV and figure from the cached cells (missing cells listed)."""
+    import json
+
+    from geomflow._conjecture2 import conjecture2_cell, pieces_from_threads
+
+    os.makedirs(args.out, exist_ok=True)
+    cache_path = os.path.join(args.out, f"{FULL_NAME}.cells.jsonl")
+    done = {}
+    if os.path.exists(cache_path):
+        with open(cache_path) as f:
+            for line in f:
+                if line.strip():
+                    c = json.loads(line)
+                    done[(tuple(c["widths"]), c["seed"])] = c
+    rows, first, missing = [], {}, []
+    only = [f for f in os.environ.get("CLAIM8_FAMILIES", "").split(";") if f]
+    render_only = os.environ.get("CLAIM8_RENDER_ONLY") == "1"
+    with _style.Timer() as tm:
+        for fam, cells in full_families().items():
+            prev = None
+            first[fam] = None
+            for h, widths in cells.items():
+                key = (tuple(widths), args.seed)
+                if key in done:
+                    c = done[key]
+                elif render_only or (only and fam not in only):
+                    missing.append(f"{fam} h={h}")
+                    prev = None
+                    continue
+                else:
+                    prev_att = pieces_from_threads(prev["widths"], prev["attaining"]) if prev else ()
+                    c = conjecture2_cell(widths, seed=args.seed, previous_attaining=prev_att)
+                    c["seed"] = args.seed
+                    with open(cache_path, "a") as f:
+                        f.write(json.dumps(c, default=_style.json_default) + "\n")
+                    print(f"   {fam} h={h}: {c['dim_delta_H']}/{c['dim_im_delta']} "
+                          f"{'holds' if c['condition_holds'] else 'FAILS'} ({c['search']}, "
+                          f"{c['seconds']:.1f} s)", flush=True)
+                c = dict(c, family=fam)
+                rows.append(c)
+                if not c["condition_holds"] and first[fam] is None:
+                    first[fam] = h
+                prev = c
+    table = [{"family": r["family"], "widths": ",".join(map(str, r["widths"])), "h": r["h"],
+              "dim_im_delta": r["dim_im_delta"], "dim_delta_H": r["dim_delta_H"],
+              "condition_holds": r["condition_holds"], "search": r["search"],
+              "num_pieces": r.get("num_pieces"),
+              "exact_dim_im_delta": "/".join(map(str, r["exact_dim_im_delta"])),
+              "exact_attaining": "/".join(map(str, r["exact_attaining"][-1])) if r["exact_attaining"] else "",
+              "exact_max_all_pieces": r.get("exact_max_all_pieces"),
+              "exact_confirms": r["exact_confirms"],
+              "attaining_piece": (r.get("attaining_piece") or {}).get("description", ""),
+              "seconds": r["seconds"]} for r in rows]
+    first_piece = {}
+    for fam, h in first.items():
+        r = next((t for t in table if t["family"] == fam and t["h"] == h), None)
+        first_piece[fam] = r["attaining_piece"] if r else None
+    result = {
+        "claim": "Conjecture 2 sufficient condition dim δ(H_{X,Y}) < dim im δ at full size: constant "
+                 "widths n = 1..4 and width-3 networks with bottlenecks, depths 2..8, exact ranks "
+                 "over two primes",
+        "first_failing_depth": first,
+        "first_failing_piece": first_piece,
+        "all_exact_confirm": all(t["exact_confirms"] for t in table),
+        "missing_cells": missing,
+        "table": table, "rows": rows, "seconds_this_run": tm.seconds,
+        "seconds_all_cells": round(sum(t["seconds"] for t in table), 1),
+        "meta": _style.metadata(args, load=os.getloadavg(), cpus=os.cpu_count()),
+    }
+    _style.write_json(args.out, FULL_NAME, result)
+    _style.write_csv(args.out, FULL_NAME, table)
+    fams = list(full_families())
+    _figure(args.out, [dict(t, n=fams.index(t["family"])) for t in table],
+            {i: FULL_DEPTHS for i in range(len(fams))}, name=FULL_NAME, ylabels=fams)
+    lines = [f"{fam}: first failing h = {h}; piece: {first_piece[fam]}" for fam, h in first.items()]
+    lines.append(f"exact ranks confirm every cell: {result['all_exact_confirm']}")
+    lines.append(f"cells not computed (yet): {missing or 'none'}")
+    _style.report(FULL_NAME, lines)
+    return result
 
 
 def run(args) -> dict:
     _style.setup_jax()
+    if args.size == "full":
+        return run_full(args)
     try:
         from geomflow._dimensions import dims_sweep
     except ImportError as exc:
@@ -90,7 +216,7 @@ def run(args) -> dict:
     return result
 
 
-def _figure(out, table, plan):
+def _figure(out, table, plan, *, name=NAME, ylabels=None):
     pyplot = _style.plt()
     from matplotlib.colors import ListedColormap
 
@@ -110,15 +236,15 @@ def _figure(out, table, plan):
     ax.set_xticks(range(len(hs)))
     ax.set_xticklabels(hs)
     ax.set_yticks(range(len(ns)))
-    ax.set_yticklabels(ns)
+    ax.set_yticklabels(ylabels if ylabels else ns)
     ax.set_xlabel("depth h (number of layers)")
-    ax.set_ylabel("width n (all layers)")
+    ax.set_ylabel("widths" if ylabels else "width n (all layers)")
     ax.set_title("dim δ(H$_{X,Y}$) / dim im δ   (green: <, sufficient for Conjecture 2; red: =, fails)", fontsize=8.5)
     ax.grid(False)
     for s in ax.spines.values():
         s.set_visible(False)
     fig.tight_layout()
-    _style.save_figure(fig, out, NAME)
+    _style.save_figure(fig, out, name)
     pyplot.close("all")
 
 

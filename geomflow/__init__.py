@@ -18,6 +18,13 @@ Examples:
 __version__ = "0.1.0"
 
 from . import ed as ed
+from ._conjecture2 import conjecture2_cell as conjecture2_cell
+from ._conservation_laws import (
+    ConservationReport as ConservationReport,
+    conservation_law_count as conservation_law_count,
+    conserved_gradient_residual as conserved_gradient_residual,
+    lie_bracket as lie_bracket,
+)
 from ._critical import (
     CLASS_NAMES as CLASS_NAMES,
     GLOBAL_MIN as GLOBAL_MIN,
@@ -68,6 +75,11 @@ from ._fibres import (
     sample_fibre_point as sample_fibre_point,
     sign_guarantees as sign_guarantees,
 )
+from ._finite_field import (
+    inv_mod_p as inv_mod_p,
+    matmul_mod_p as matmul_mod_p,
+    nullspace_mod_p as nullspace_mod_p,
+)
 from ._flow import (
     BUDGET_EXHAUSTED as BUDGET_EXHAUSTED,
     CONVERGED as CONVERGED,
@@ -90,6 +102,14 @@ from ._flow import (
     sampled_problems as sampled_problems,
     solve_one as solve_one,
 )
+from ._function_space import (
+    FunctionSpaceReport as FunctionSpaceReport,
+    Parametrisation as Parametrisation,
+    function_space_dim as function_space_dim,
+    lcn_model as lcn_model,
+    linear_network_model as linear_network_model,
+    polynomial_network_model as polynomial_network_model,
+)
 from ._globality import (
     perturbed_global_minimum as perturbed_global_minimum,
     resolve_local_minima as resolve_local_minima,
@@ -100,6 +120,14 @@ from ._invariants import (
     gd_invariant_drift as gd_invariant_drift,
     invariant_drift as invariant_drift,
     relative_invariant_drift as relative_invariant_drift,
+)
+from ._lcn import (
+    LCNArchitecture as LCNArchitecture,
+    conv_layer as conv_layer,
+    lcn_architecture as lcn_architecture,
+    lcn_conserved_quantities as lcn_conserved_quantities,
+    lcn_end_to_end_filter as lcn_end_to_end_filter,
+    lcn_forward as lcn_forward,
 )
 from ._losses import (
     CustomLoss as CustomLoss,
@@ -135,6 +163,14 @@ from ._oracles import (
     is_top_index_set as is_top_index_set,
     target_matrix as target_matrix,
     whitening as whitening,
+)
+from ._polynomial_networks import (
+    PolynomialNetwork as PolynomialNetwork,
+    monomials as monomials,
+    polynomial_network as polynomial_network,
+    polynomial_network_coefficients as polynomial_network_coefficients,
+    polynomial_network_conserved_quantities as polynomial_network_conserved_quantities,
+    polynomial_network_forward as polynomial_network_forward,
 )
 from ._sampling import (
     ProblemSpec as ProblemSpec,

@@ -59,12 +59,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._errors import GeomflowError
+from ._finite_field import (
+    PRIME as PRIME,
+    check_prime,
+    inv_mod_p,
+    matmul_mod_p,
+    nullspace_mod_p,
+    rank_mod_p as rank_mod_p,
+)
 from ._networks import architecture
 
-# A prime below 2^25: products of two residues stay below 2^50, so int64 matrix products with up
-# to 2^12 terms are exact.
-PRIME = 33554393
 DEFAULT_RTOL = 1e-9
 
 
@@ -190,68 +194,6 @@ def _rank_from_sv(s: np.ndarray, rtol: float) -> RankReport:
     return RankReport(rank, s, gap, rtol)
 
 
-def rank_mod_p(A: np.ndarray, p: int = PRIME) -> int:
-    """The rank of an integer matrix over the prime field `F_p` (Gaussian elimination, int64).
-
-    Examples:
-        >>> import numpy as np
-        >>> rank_mod_p(np.array([[1, 2], [2, 4]])), rank_mod_p(np.array([[1, 2], [3, 4]]))
-        (1, 2)
-    """
-    if p >= 2**31:
-        raise GeomflowError(f"the prime must be below 2^31 for int64 elimination, got {p}")
-    M = np.array(A, dtype=np.int64) % p
-    rows, cols = M.shape
-    rank = 0
-    for col in range(cols):
-        if rank == rows:
-            break
-        nz = np.nonzero(M[rank:, col])[0]
-        if nz.size == 0:
-            continue
-        piv = rank + int(nz[0])
-        if piv != rank:
-            M[[rank, piv]] = M[[piv, rank]]
-        inv = pow(int(M[rank, col]), p - 2, p)
-        M[rank] = (M[rank] * inv) % p
-        f = M[:, col].copy()
-        f[rank] = 0
-        M = (M - (f[:, None] * M[rank][None, :]) % p) % p
-        rank += 1
-    return rank
-
-
-def _inv_mod_p(A: np.ndarray, p: int) -> np.ndarray | None:
-    """Inverse of a square integer matrix over `F_p`, or None if singular."""
-    n = A.shape[0]
-    M = np.concatenate([np.array(A, dtype=np.int64) % p, np.eye(n, dtype=np.int64)], axis=1)
-    for col in range(n):
-        nz = np.nonzero(M[col:, col])[0]
-        if nz.size == 0:
-            return None
-        piv = col + int(nz[0])
-        M[[col, piv]] = M[[piv, col]]
-        M[col] = (M[col] * pow(int(M[col, col]), p - 2, p)) % p
-        f = M[:, col].copy()
-        f[col] = 0
-        M = (M - (f[:, None] * M[col][None, :]) % p) % p
-    return M[:, n:]
-
-
-def _matmul_mod_p(A: np.ndarray, B: np.ndarray, p: int) -> np.ndarray:
-    # Split B into 12-bit limbs so that every int64 partial sum stays exact.
-    A = np.asarray(A, dtype=np.int64) % p
-    B = np.asarray(B, dtype=np.int64) % p
-    out = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
-    shift = 0
-    while np.any(B >> shift):
-        limb = (B >> shift) & 0xFFF
-        part = (A @ limb) % p
-        out = (out + part * pow(2, shift, p)) % p
-        shift += 12
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # dim im δ
 
@@ -314,6 +256,7 @@ def delta_image_dim_exact(widths, *, seed: int = 0, num_points: int = 2, p: int 
         3
     """
     arch = architecture(widths)
+    p = check_prime(p)
     if arch.depth < 2:
         return 0
     rng = np.random.default_rng(seed)
@@ -669,34 +612,6 @@ def _null_basis(C: np.ndarray) -> np.ndarray:
     return vt[k:].T
 
 
-def _nullspace_mod_p(A: np.ndarray, p: int) -> np.ndarray:
-    """A basis (columns) of the right null space of an integer matrix over `F_p` (via RREF)."""
-    M = np.array(A, dtype=np.int64) % p
-    rows, cols = M.shape
-    pivots, r = [], 0
-    for col in range(cols):
-        if r == rows:
-            break
-        nz = np.nonzero(M[r:, col])[0]
-        if nz.size == 0:
-            continue
-        piv = r + int(nz[0])
-        M[[r, piv]] = M[[piv, r]]
-        M[r] = (M[r] * pow(int(M[r, col]), p - 2, p)) % p
-        f = M[:, col].copy()
-        f[r] = 0
-        M = (M - (f[:, None] * M[r][None, :]) % p) % p
-        pivots.append(col)
-        r += 1
-    free = [c for c in range(cols) if c not in pivots]
-    N = np.zeros((cols, len(free)), dtype=np.int64)
-    for j, fc in enumerate(free):
-        N[fc, j] = 1
-        for i, pc in enumerate(pivots):
-            N[pc, j] = (-M[i, fc]) % p
-    return N
-
-
 def piece_delta_dim_exact(piece: Piece, *, seed: int = 0, p: int = PRIME) -> int | None:
     """`dim δ(piece)` by exact linear algebra over `F_p` at a random point of the piece.
 
@@ -711,6 +626,7 @@ def piece_delta_dim_exact(piece: Piece, *, seed: int = 0, p: int = PRIME) -> int
         True
     """
     widths = piece.widths
+    p = check_prime(p)
     d0, dh, h = widths[0], widths[-1], len(widths) - 1
     if piece.kind == "data" and d0 != dh:
         return None
@@ -720,7 +636,7 @@ def piece_delta_dim_exact(piece: Piece, *, seed: int = 0, p: int = PRIME) -> int
     def rand_gl(n):
         for _ in range(50):
             g = rng.integers(0, p, size=(n, n), dtype=np.int64)
-            gi = _inv_mod_p(g, p)
+            gi = inv_mod_p(g, p)
             if gi is not None:
                 return g, gi
         raise RuntimeError("no invertible matrix found mod p")  # pragma: no cover
@@ -730,33 +646,33 @@ def piece_delta_dim_exact(piece: Piece, *, seed: int = 0, p: int = PRIME) -> int
     C = None
     if piece.kind == "data" and piece.data_zeros:
         Q, _ = rand_gl(d0)
-        Qinv = _inv_mod_p(Q, p)
+        Qinv = inv_mod_p(Q, p)
         for _ in range(50):
             Qp = rng.integers(0, p, size=(dh, d0), dtype=np.int64)
             for r_, c_ in piece.data_zeros:
                 Qp[r_, c_] = 0
-            gh = _matmul_mod_p(_matmul_mod_p(Qinv.T, gs[0], p), Qp.T, p)
-            ghi = _inv_mod_p(gh, p)
+            gh = matmul_mod_p(matmul_mod_p(Qinv.T, gs[0], p), Qp.T, p)
+            ghi = inv_mod_p(gh, p)
             if ghi is not None:
                 break
         else:  # pragma: no cover
             return None
         gs[h], ginv[h] = gh, ghi
         g0iT = ginv[0].T
-        Y = _matmul_mod_p(Q, g0iT, p)
-        Z = _matmul_mod_p(gh.T, Q, p)
+        Y = matmul_mod_p(Q, g0iT, p)
+        Z = matmul_mod_p(gh.T, Q, p)
         off = np.cumsum([0] + [d * d for d in widths])
         C = np.zeros((len(piece.data_zeros), off[-1]), dtype=np.int64)
         for r_, (k, c) in enumerate(piece.data_zeros):
-            C[r_, off[-2] : off[-1]] = (np.outer(Y[:, c], gh[:, k]) % p).ravel()
-            C[r_, 0 : d0 * d0] = (-np.outer(g0iT[:, c], Z[k, :]) % p).ravel()
+            C[r_, off[-2] : off[-1]] = matmul_mod_p(Y[:, c : c + 1], gh[None, :, k], p).ravel()
+            C[r_, 0 : d0 * d0] = (-matmul_mod_p(g0iT[:, c : c + 1], Z[None, k, :], p)).ravel() % p
     ws = [
-        _matmul_mod_p(_matmul_mod_p(gs[i], xs[i - 1], p), ginv[i - 1], p)[None]
+        matmul_mod_p(matmul_mod_p(gs[i], xs[i - 1], p), ginv[i - 1], p)[None]
         for i in range(1, h + 1)
     ]
-    J = _matmul_mod_p(_delta_jacobian_batched(ws)[0] % p, _orbit_tangent_batched(ws)[0] % p, p)
+    J = matmul_mod_p(_delta_jacobian_batched(ws)[0] % p, _orbit_tangent_batched(ws)[0] % p, p)
     if C is not None:
-        J = _matmul_mod_p(J, _nullspace_mod_p(C, p), p)
+        J = matmul_mod_p(J, nullspace_mod_p(C, p), p)
     return rank_mod_p(J, p)
 
 
