@@ -17,7 +17,8 @@ Examples:
 
 __version__ = "0.1.0"
 
-from . import ed as ed
+from . import _batchlast as batchlast, ed as ed, integrators as integrators, models as models
+from ._cache import cache_dir as cache_dir, enable_compile_cache as enable_compile_cache
 from ._critical import (
     CLASS_NAMES as CLASS_NAMES,
     GLOBAL_MIN as GLOBAL_MIN,
@@ -54,6 +55,7 @@ from ._dimensions import (
     zero_hessian_pieces as zero_hessian_pieces,
 )
 from ._errors import GeomflowError as GeomflowError
+from ._json import json_default as json_default
 from ._fibres import (
     FibreMonteCarlo as FibreMonteCarlo,
     FibrePath as FibrePath,
@@ -72,13 +74,16 @@ from ._flow import (
     DIVERGED as DIVERGED,
     NON_FINITE as NON_FINITE,
     STATUS_NAMES as STATUS_NAMES,
+    Backend as Backend,
     BatchStats as BatchStats,
+    FlowBatch as FlowBatch,
     FlowConfig as FlowConfig,
     FlowRecord as FlowRecord,
     FlowTolerances as FlowTolerances,
     advance_member as advance_member,
     finalise_batch as finalise_batch,
     finalise_member as finalise_member,
+    flow_batch as flow_batch,
     given_problems as given_problems,
     init_member as init_member,
     polish as polish,
@@ -109,6 +114,13 @@ from ._losses import (
     perturbed_distance as perturbed_distance,
     quadratic_loss as quadratic_loss,
     validate_data as validate_data,
+)
+from .models import (
+    LinearConvNetwork as LinearConvNetwork,
+    LinearNetwork as LinearNetwork,
+    Model as Model,
+    UserModel as UserModel,
+    model_from_string as model_from_string,
 )
 from ._networks import (
     Architecture as Architecture,
@@ -141,11 +153,16 @@ from ._sampling import (
     sample_keys as sample_keys,
     sample_problem as sample_problem,
 )
-from ._soa import (
+from .integrators import (
     ldl_factor as ldl_factor,
     ldl_solve as ldl_solve,
     rosenbrock_step as rosenbrock_step,
     tsit5_step as tsit5_step,
+)
+from ._records import (
+    atomic_write_bytes as atomic_write_bytes,
+    atomic_write_json as atomic_write_json,
+    atomic_write_text as atomic_write_text,
 )
 from ._sweep import (
     SweepConfig as SweepConfig,
