@@ -17,7 +17,12 @@ Examples:
 
 __version__ = "0.1.0"
 
-from . import _batchlast as batchlast, ed as ed, integrators as integrators, models as models
+from . import (
+    _batchlast as batchlast,  # noqa: F401  (public as geomflow.batchlast)
+    ed as ed,
+    integrators as integrators,
+    models as models,
+)
 from ._cache import cache_dir as cache_dir, enable_compile_cache as enable_compile_cache
 from ._critical import (
     CLASS_NAMES as CLASS_NAMES,
@@ -55,7 +60,6 @@ from ._dimensions import (
     zero_hessian_pieces as zero_hessian_pieces,
 )
 from ._errors import GeomflowError as GeomflowError
-from ._json import json_default as json_default
 from ._fibres import (
     FibreMonteCarlo as FibreMonteCarlo,
     FibrePath as FibrePath,
@@ -104,6 +108,7 @@ from ._invariants import (
     invariant_drift as invariant_drift,
     relative_invariant_drift as relative_invariant_drift,
 )
+from ._json import json_default as json_default
 from ._losses import (
     CustomLoss as CustomLoss,
     HadamardDistance as HadamardDistance,
@@ -114,13 +119,6 @@ from ._losses import (
     perturbed_distance as perturbed_distance,
     quadratic_loss as quadratic_loss,
     validate_data as validate_data,
-)
-from .models import (
-    LinearConvNetwork as LinearConvNetwork,
-    LinearNetwork as LinearNetwork,
-    Model as Model,
-    UserModel as UserModel,
-    model_from_string as model_from_string,
 )
 from ._networks import (
     Architecture as Architecture,
@@ -146,23 +144,17 @@ from ._oracles import (
     target_matrix as target_matrix,
     whitening as whitening,
 )
+from ._records import (
+    atomic_write_bytes as atomic_write_bytes,
+    atomic_write_json as atomic_write_json,
+    atomic_write_text as atomic_write_text,
+)
 from ._sampling import (
     ProblemSpec as ProblemSpec,
     sample_data as sample_data,
     sample_init as sample_init,
     sample_keys as sample_keys,
     sample_problem as sample_problem,
-)
-from .integrators import (
-    ldl_factor as ldl_factor,
-    ldl_solve as ldl_solve,
-    rosenbrock_step as rosenbrock_step,
-    tsit5_step as tsit5_step,
-)
-from ._records import (
-    atomic_write_bytes as atomic_write_bytes,
-    atomic_write_json as atomic_write_json,
-    atomic_write_text as atomic_write_text,
 )
 from ._sweep import (
     SweepConfig as SweepConfig,
@@ -174,4 +166,17 @@ from ._sweep import (
     shard_range as shard_range,
     tally as tally,
     wilson_interval as wilson_interval,
+)
+from .integrators import (
+    ldl_factor as ldl_factor,
+    ldl_solve as ldl_solve,
+    rosenbrock_step as rosenbrock_step,
+    tsit5_step as tsit5_step,
+)
+from .models import (
+    LinearConvNetwork as LinearConvNetwork,
+    LinearNetwork as LinearNetwork,
+    Model as Model,
+    UserModel as UserModel,
+    model_from_string as model_from_string,
 )

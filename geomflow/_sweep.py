@@ -37,7 +37,15 @@ from ._records import (
     numerics_fingerprint,
 )
 from ._sampling import ProblemSpec
-from ._tally import CATEGORIES, categories, drift_summary, records_table, tally, wilson_interval
+from ._tally import (
+    CATEGORIES,
+    categories,
+    compare_precisions,
+    drift_summary,
+    records_table,
+    tally,
+    wilson_interval,
+)
 
 
 def shard_range(samples: int, shard: tuple[int, int]) -> tuple[int, int]:
@@ -599,21 +607,6 @@ def merge_sweeps(dirs: Sequence[str], out: str) -> SweepResult:
     res = SweepResult(runs[0]["config"], _concat(parts), 0, 0, 0.0)
     _finish_dir(out, res)
     return res
-
-
-def compare_precisions(a: SweepResult, b: SweepResult) -> dict:
-    """How two sweeps of the same samples differ: per-category counts and changed samples."""
-    ia, ib = np.asarray(a.records["index"]), np.asarray(b.records["index"])
-    if ia.shape != ib.shape or not np.array_equal(ia, ib):
-        raise GeomflowError("the two sweeps do not cover the same samples")
-    ca, cb = a.categories, b.categories
-    changed = np.nonzero(ca != cb)[0]
-    return {
-        "tally_a": a.tally, "tally_b": b.tally, "changed": int(changed.size),
-        "changed_indices": ia[changed].tolist()[:100],
-        "transitions": {f"{x}->{y}": int(np.count_nonzero((ca == x) & (cb == y)))
-                        for x, y in sorted({(ca[i], cb[i]) for i in changed})},
-    }
 
 
 __all__: list[Any] = [

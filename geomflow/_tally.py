@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from ._errors import GeomflowError
+
 CATEGORIES = (
     "global_min",
     "non_global_local_min",
@@ -106,3 +108,18 @@ def drift_summary(records: dict, drift_tol: float) -> dict:
     return {"drift_tol": float(drift_tol),
             "over_drift_bound": int(np.count_nonzero(conv & (drift > drift_tol))),
             "drift_retried": int(np.count_nonzero(retried))}
+
+
+def compare_precisions(a, b) -> dict:
+    """How two sweeps of the same samples differ: per-category counts and changed samples."""
+    ia, ib = np.asarray(a.records["index"]), np.asarray(b.records["index"])
+    if ia.shape != ib.shape or not np.array_equal(ia, ib):
+        raise GeomflowError("the two sweeps do not cover the same samples")
+    ca, cb = a.categories, b.categories
+    changed = np.nonzero(ca != cb)[0]
+    return {
+        "tally_a": a.tally, "tally_b": b.tally, "changed": int(changed.size),
+        "changed_indices": ia[changed].tolist()[:100],
+        "transitions": {f"{x}->{y}": int(np.count_nonzero((ca == x) & (cb == y)))
+                        for x, y in sorted({(ca[i], cb[i]) for i in changed})},
+    }

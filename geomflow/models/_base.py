@@ -39,6 +39,7 @@ from .._critical import (
     CriticalReport,
 )
 from .._errors import GeomflowError
+from .._invariants import relative_drift
 
 
 def _size(shape) -> int:
@@ -103,16 +104,7 @@ class Model:
         quantities (`c0 = conserved(v0)`, `v0sq = ‖w₀‖²`), batch-last."""
         if not c0:
             return jnp.zeros(v.shape[1:], v.dtype)
-        nb = v.ndim - 1
-        num = None
-        for a, b in zip(c0, self.conserved(v)):
-            x = a - b
-            sq = x * x
-            for _ in range(x.ndim - nb):
-                sq = B.lsum(sq)
-            n = jnp.sqrt(sq)
-            num = n if num is None else jnp.maximum(num, n)
-        return num / jnp.maximum(1.0, jnp.maximum(v0sq, B.lsum(v * v)))
+        return relative_drift(c0, self.conserved(v), v0sq, B.lsum(v * v), v.ndim - 1)
 
     # -- facts and finalisation -------------------------------------------------------------
     @property

@@ -41,8 +41,9 @@ def linear_gradient(widths, v, data):
 def balance_deltas(widths, v):
     """The balance invariants `δ_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ` of flat `v (d_w, *b)`, batch
     trailing (`geomflow.balance_invariants` is the one-sample form)."""
-    w = B.unflatten(architecture(widths).weight_shapes, v)
-    return [B.mm(B.tr(w[i + 1]), w[i + 1]) - B.mm(w[i], B.tr(w[i])) for i in range(len(w) - 1)]
+    from .._invariants import balance_invariants
+
+    return list(balance_invariants(B.unflatten(architecture(widths).weight_shapes, v)))
 
 
 @dataclasses.dataclass(frozen=True)
