@@ -9,7 +9,6 @@ import pytest
 # The modules of the flow engine (issue 11); other engines opt in by adding theirs.
 STRICT_PROMOTION_MODULES = {
     "test_flow", "test_integrators", "test_models", "test_sweep", "test_sampling",
-    "test_globality", "test_foundation",
 }
 
 
