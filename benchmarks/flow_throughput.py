@@ -3,13 +3,21 @@
 
     python benchmarks/flow_throughput.py [--samples N] [--widths 3,2,2,3] [--scipy-samples M]
 
-Prints samples/s for each, the ratios, and geomflow's useful-work fraction (member steps needed /
-member steps executed). geomflow runs its default solver "auto" (batch-last Tsit5 → Rodas5P,
-`geomflow._soa`); `--solver tsit5+kvaerno5` runs the diffrax two-stage scheme through the same
-pools instead. Samples/s are computed on the flow only (integration to the stopping
-rule), after a warm-up run that pays the JIT compilation; geomflow's polish and classification
-are timed separately. scipy runs LSODA (stiff/non-stiff switching; RK45 stalls on the stiff
-samples, like Tsit5) with a terminal event on the same gradient-norm test (without the dwell).
+Prints samples/s for each and the ratios against the scipy loop:
+
+- **flow-only**: `run_batch` (integration to the stopping rule), after a warm-up run on another
+  seed that pays the JIT compilation;
+- **end-to-end**: `run_flow_sweep` (flow, polish, classification, records), marginal per
+  sample: `(N − N/2) / (t(N) − t(N/2))` after a warm-up sweep, so compilation and fixed costs
+  are excluded;
+- **autodiff user model**: the same linear network written as a `UserModel` (batch-last
+  products, gradient and Hessian by autodiff) against the closed-form path, flow-only.
+
+geomflow runs its default solver "auto" (batch-last Tsit5 → Rodas5P); `--solver tsit5+kvaerno5`
+runs the diffrax two-stage scheme through the same pools instead. scipy runs LSODA (stiff/
+non-stiff switching; RK45 stalls on the stiff samples, like Tsit5) with a terminal event on the
+same gradient-norm test (without the dwell). The machine's load (`os.getloadavg`) is printed
+beside the figures.
 """
 
 from __future__ import annotations
@@ -43,17 +51,28 @@ def main():
     ap.add_argument("--devices", type=int, default=1,
                     help="geomflow devices (on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N)")
     ap.add_argument("--geomflow-only", action="store_true", help="skip the two baselines")
+    ap.add_argument("--no-vmap", action="store_true", help="skip the vmap(diffeqsolve) baseline")
+    ap.add_argument("--no-user-model", action="store_true", help="skip the autodiff user model")
+    ap.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end sweep")
     args = ap.parse_args()
 
-    from geomflow._flow import FlowConfig, FlowTolerances, finalise_batch, run_batch
-    from geomflow._networks import flatten_weights
-    from geomflow._sampling import ProblemSpec, sample_problem
+    import geomflow as gf
+    from geomflow import (
+        FlowConfig,
+        FlowTolerances,
+        ProblemSpec,
+        finalise_batch,
+        flatten_weights,
+        run_batch,
+        sample_problem,
+    )
 
     widths = tuple(int(w) for w in args.widths.split(","))
     spec = ProblemSpec(widths, init_scale=args.init_scale)
     cfg = FlowConfig(solver=args.solver)
     tol = FlowTolerances()
-    print(f"device: {jax.devices()[0].device_kind} x{len(jax.devices())}, cpu count {os.cpu_count()}")
+    print(f"device: {jax.devices()[0].device_kind} x{len(jax.devices())}, cpu count {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"problem: widths {widths}, Gaussian data and init (scale {args.init_scale}); "
           f"stop at ‖∇L‖ ≤ {tol.grad}, rtol {tol.rtol}, atol {tol.atol}")
 
@@ -68,8 +87,8 @@ def main():
     t = time.perf_counter()
     rec = finalise_batch(spec, cfg, 0, np.arange(args.samples), raw, tol)
     t_fin = time.perf_counter() - t
-    gf = args.samples / t_gf
-    print(f"geomflow (solver {args.solver}): {args.samples} samples in {t_gf:.1f}s = {gf:.1f} samples/s (flow), "
+    gf_rate = args.samples / t_gf
+    print(f"geomflow (solver {args.solver}): {args.samples} samples in {t_gf:.1f}s = {gf_rate:.1f} samples/s (flow), "
           f"polish+classify {args.samples / t_fin:.0f} samples/s; useful-work fraction "
           f"{stats.useful_work_fraction:.3f}; mean steps {raw['steps'].mean():.0f}, max {raw['steps'].max()}; "
           f"converged {np.mean(raw['status'] == 0):.3f}; max δ drift {rec['delta_drift'].max():.1e}")
@@ -77,7 +96,7 @@ def main():
     # A batch with slow, near-saddle members: every k-th sample's initial weights scaled down to
     # `slow_scale` (w = 0 is a saddle; such flows linger there, MATH.md §5).
     if args.slow_fraction > 0:
-        from geomflow._flow import sampled_problems
+        from geomflow import sampled_problems
 
         base = sampled_problems(spec, 0, np.arange(args.samples))
         k = max(1, round(1 / args.slow_fraction))
@@ -100,15 +119,62 @@ def main():
               f"statuses { {int(a): int(b) for a, b in zip(*np.unique(mraw['status'], return_counts=True))} } "
               f"(0 converged, 1 budget exhausted)")
 
+    e2e = None
+    if not args.no_end_to_end:
+        def sweep(seed, n):
+            cfg_s = gf.SweepConfig(spec, samples=n, seed=seed, solver=args.solver,
+                                   pool_size=args.pool_size, n_devices=args.devices,
+                                   chunk_size=max(1000, n))
+            t = time.perf_counter()
+            gf.run_flow_sweep(cfg_s)
+            return time.perf_counter() - t
+
+        sweep(1, args.samples)  # warm-up: compile every shape
+        t_half = sweep(0, args.samples // 2)
+        t_full = sweep(2, args.samples)
+        e2e = (args.samples - args.samples // 2) / max(t_full - t_half, 1e-9)
+        print(f"geomflow end-to-end (run_flow_sweep: flow, polish, classification, records): "
+              f"{args.samples // 2} samples in {t_half:.1f}s, {args.samples} in {t_full:.1f}s: "
+              f"marginal {e2e:.1f} samples/s (plain {args.samples / t_full:.1f}); load "
+              f"{os.getloadavg()[0]:.1f}")
+
+    user_ratio = None
+    if not args.no_user_model:
+        from geomflow import batchlast as bl
+
+        shapes = spec.arch.weight_shapes
+
+        def mu(w):
+            P = w[0]
+            for W in w[1:]:
+                P = bl.mm(W, P)
+            return P
+
+        user = gf.UserModel(mu, shapes, (widths[-1], widths[0]), image_dim=spec.arch.neuromanifold_dim)
+        uspec = ProblemSpec(widths, init_scale=args.init_scale, model=user)
+        run_batch(uspec, cfg, 1, np.arange(args.samples), tol, pool_size=args.pool_size, n_devices=args.devices)
+        t = time.perf_counter()
+        uraw, _ = run_batch(uspec, cfg, 0, np.arange(args.samples), tol, pool_size=args.pool_size,
+                            n_devices=args.devices)
+        t_u = time.perf_counter() - t
+        same = np.mean(uraw["status"] == raw["status"])
+        user_ratio = t_u / t_gf
+        print(f"geomflow, the same network as a UserModel (autodiff gradient and Hessian): "
+              f"{args.samples / t_u:.1f} samples/s (flow) = {user_ratio:.2f}x the closed-form time; "
+              f"same status for {same:.3f} of the samples; max |Δ steps| "
+              f"{np.abs(uraw['steps'] - raw['steps']).max()}; load {os.getloadavg()[0]:.1f}")
+
     if args.geomflow_only:
         return
 
-    # --- plain vmap(diffeqsolve), Kvaerno5 (Tsit5 alone stalls), lockstep, no compaction
+    from geomflow.models import LinearNetwork
+
+    model = LinearNetwork(widths)
+    grad = lambda v, a: model.grad(v, model.prepare(a))  # noqa: E731
+    vm = None
+    if args.no_vmap:
+        args.vmap_samples = 0
     import diffrax
-
-    from geomflow._flow import _flat_fns
-
-    _, grad, _ = _flat_fns(spec)
 
     def solve(loss, v0):
         term = diffrax.ODETerm(lambda t, y, a: -grad(y, a))
@@ -120,19 +186,20 @@ def main():
         return sol.ys[-1], sol.stats["num_steps"]
 
     nv = args.vmap_samples
-    probs = jax.vmap(lambda i: sample_problem(spec, 0, i))(jnp.arange(nv))
-    v0s = jax.vmap(flatten_weights)(probs[1])
-    fn = jax.jit(jax.vmap(solve))
-    # Warm-up / compile at the timed shape (another seed's problems).
-    wprobs = jax.vmap(lambda i: sample_problem(spec, 1, i))(jnp.arange(nv))
-    jax.block_until_ready(fn(wprobs[0], jax.vmap(flatten_weights)(wprobs[1])))
-    t = time.perf_counter()
-    _, steps = jax.block_until_ready(fn(probs[0], v0s))
-    t_vm = time.perf_counter() - t
-    steps = np.asarray(steps)
-    vm = nv / t_vm
-    print(f"vmap(diffeqsolve) Kvaerno5: {nv} samples in {t_vm:.1f}s = {vm:.1f} samples/s; "
-          f"useful-work fraction {steps.sum() / (steps.max() * nv):.3f}")
+    if nv:
+        probs = jax.vmap(lambda i: sample_problem(spec, 0, i))(jnp.arange(nv))
+        v0s = jax.vmap(flatten_weights)(probs[1])
+        fn = jax.jit(jax.vmap(solve))
+        # Warm-up / compile at the timed shape (another seed's problems).
+        wprobs = jax.vmap(lambda i: sample_problem(spec, 1, i))(jnp.arange(nv))
+        jax.block_until_ready(fn(wprobs[0], jax.vmap(flatten_weights)(wprobs[1])))
+        t = time.perf_counter()
+        _, steps = jax.block_until_ready(fn(probs[0], v0s))
+        t_vm = time.perf_counter() - t
+        steps = np.asarray(steps)
+        vm = nv / t_vm
+        print(f"vmap(diffeqsolve) Kvaerno5: {nv} samples in {t_vm:.1f}s = {vm:.1f} samples/s; "
+              f"useful-work fraction {steps.sum() / (steps.max() * nv):.3f}")
 
     # --- scipy loop
     from scipy.integrate import solve_ivp
@@ -173,7 +240,10 @@ def main():
     del gnp
     print(f"scipy solve_ivp LSODA loop: {ns} samples in {t_sp:.1f}s = {sp:.2f} samples/s "
           f"({n_ok}/{ns} met the stopping test)")
-    print(f"ratios: geomflow/scipy = {gf / sp:.1f}x, geomflow/vmap(diffeqsolve) = {gf / vm:.2f}x")
+    print(f"ratios vs the scipy loop (load {os.getloadavg()[0]:.1f}): flow-only {gf_rate / sp:.1f}x"
+          + (f", end-to-end (marginal) {e2e / sp:.1f}x" if e2e else "")
+          + (f"; geomflow/vmap(diffeqsolve) = {gf_rate / vm:.2f}x" if vm else "")
+          + (f"; autodiff user model / closed form time = {user_ratio:.2f}x" if user_ratio else ""))
 
 
 if __name__ == "__main__":

@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
-# One prepared GPU check for geomflow (issue 7), sized to finish in < 8 minutes on one H100/H200.
+# One prepared GPU check for geomflow (issues 7, 11), sized to finish in < 8 minutes on one H100/H200.
 #
 #   bash benchmarks/gpu.sh            # logs and JSON under ${OUT:-runs/gpu}
 #
 # The device machine reaches no package index: this script uses the jax already installed there
 # (a CUDA build) if it imports, else installs from wheels carried in ./.whl/ (see the device
-# tool's README for downloading them here first). It prints the device, flow samples/s and the
-# useful-work fraction (1e5 samples in float32 with float64 re-classification, then 2e4 in
-# float64), and the ED table throughput (1e4 instances).
+# tool's README for downloading them here first). It prints the device, a table of flow
+# samples/s, useful-work fraction and tally over block width × pool size × precision (1e5
+# samples each, float32 runs re-classified in float64), and the ED table throughput.
 #
 # Sizes can be overridden for a smoke run on a CPU, e.g.
-#   FLOW32_SAMPLES=64 FLOW64_SAMPLES=32 ED_SAMPLES=20 bash benchmarks/gpu.sh
+#   SWEEP_SAMPLES=64 SWEEP="32:64:float64 64:64:float32" ED_SAMPLES=20 bash benchmarks/gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu}
-FLOW32_SAMPLES=${FLOW32_SAMPLES:-100000}
-FLOW64_SAMPLES=${FLOW64_SAMPLES:-20000}
 ED_SAMPLES=${ED_SAMPLES:-10000}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
@@ -45,9 +43,33 @@ step() {  # step NAME TIMEOUT COMMAND...: run, time, keep JSON in $OUT/NAME.json
   echo "$name: exit $rc after $((SECONDS - t0)) s"
   [ $rc -eq 0 ] && summarise "$OUT/$name.json" || tail -3 "$OUT/$name.err"
 }
-step flow32 240 $PY -m geomflow flow --widths 3,2,2,3 --samples "$FLOW32_SAMPLES" --seed 0 \
-    --precision float32 --chunk-size 25000 --out "$OUT/flow32" --json
-step flow64 120 $PY -m geomflow flow --widths 3,2,2,3 --samples "$FLOW64_SAMPLES" --seed 0 \
-    --precision float64 --chunk-size 20000 --out "$OUT/flow64" --json
-step ed 150 $PY -m geomflow ed table --shape 3x3 --rank 1 --distance generic \
+# The scheduler sweep: block width × pool size × precision at $SWEEP_SAMPLES samples (default
+# 1e5) of (3,2,2,3), one `geomflow flow` run each, then one table. The GPU default is one block
+# per pool (Backend.for_platform("gpu")); this says whether several blocks per pool, or another
+# width, do better. Each run has its own timeout so the whole sweep stays within ~7 minutes.
+SWEEP_SAMPLES=${SWEEP_SAMPLES:-100000}
+SWEEP="${SWEEP:-16384:16384:float32 65536:65536:float32 100352:100352:float32 4096:65536:float32 16384:16384:float64 65536:65536:float64}"
+RUN_TIMEOUT=${RUN_TIMEOUT:-70}
+for cfg in $SWEEP; do
+  IFS=: read -r bw pool prec <<< "$cfg"
+  step "sched_${bw}_${pool}_${prec}" "$RUN_TIMEOUT" $PY -m geomflow flow --widths 3,2,2,3 \
+      --samples "$SWEEP_SAMPLES" --seed 0 --precision "$prec" --block-width "$bw" --pool-size "$pool" \
+      --chunk-size "$SWEEP_SAMPLES" --no-ed-globality --json
+done
+$PY - "$OUT" $SWEEP <<'PY'
+import json, os, sys
+out = sys.argv[1]
+print(f"{'block':>8} {'pool':>8} {'precision':>9} {'samples/s':>10} {'wall s':>8} {'useful':>7} {'global':>7} {'over drift':>10}")
+for cfg in sys.argv[2:]:
+    bw, pool, prec = cfg.split(":")
+    path = os.path.join(out, f"sched_{bw}_{pool}_{prec}.json")
+    try:
+        s = json.load(open(path))
+    except Exception:
+        print(f"{bw:>8} {pool:>8} {prec:>9} {'failed / timed out':>30}")
+        continue
+    print(f"{bw:>8} {pool:>8} {prec:>9} {s['samples_per_s']:>10.0f} {s['wall_s']:>8.1f} "
+          f"{s['useful_work_fraction']:>7.3f} {s['tally'].get('global_min', 0):>7d} {s.get('over_drift_bound', -1):>10d}")
+PY
+step ed 90 $PY -m geomflow ed table --shape 3x3 --rank 1 --distance generic \
     --samples "$ED_SAMPLES" --seed 0 --out "$OUT/ed" --json

@@ -1,7 +1,7 @@
 """Gradient-flow sweeps for the experiments, through the flow engine's Python API.
 
 One function, [`sweep_row`][]: run `samples` flows of one [`ProblemSpec`][geomflow.ProblemSpec]
-with `geomflow._sweep.run_flow_sweep` and return a flat dict (the tally, shares with 95% Wilson
+with `geomflow.run_flow_sweep` and return a flat dict (the tally, shares with 95% Wilson
 intervals, convergence times) ready for a JSON/CSV row. The pool size is the same for every sweep
 of every experiment, so compiled kernels are shared through JAX's persistent cache.
 """
@@ -20,12 +20,11 @@ class EngineMissing(SystemExit):
 def engine():
     """`(ProblemSpec, SweepConfig, run_flow_sweep, wilson_interval)`, or a clear error."""
     try:
-        from geomflow._sampling import ProblemSpec
-        from geomflow._sweep import SweepConfig, run_flow_sweep, wilson_interval
+        from geomflow import ProblemSpec, SweepConfig, run_flow_sweep, wilson_interval
     except ImportError as exc:
         raise EngineMissing(
-            f"this experiment needs the gradient-flow Monte Carlo engine (geomflow._flow, "
-            f"geomflow._sampling, geomflow._sweep; issue 3), which is not importable here: {exc}"
+            f"this experiment needs the gradient-flow Monte Carlo engine (geomflow.run_flow_sweep, "
+            f"issue 3), which is not importable here: {exc}"
         ) from None
     return ProblemSpec, SweepConfig, run_flow_sweep, wilson_interval
 

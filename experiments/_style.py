@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
 
-from geomflow._json import json_default
+import geomflow as gf
 
 # One palette for every figure (colour-blind safe, Okabe–Ito), by meaning rather than by order.
 COLORS = {
@@ -59,13 +58,7 @@ def setup_jax() -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    cache = os.environ.get("GEOMFLOW_CACHE", os.path.expanduser("~/.cache/geomflow/jax"))
-    try:
-        os.makedirs(cache, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-    except Exception:  # a read-only home must not stop an experiment
-        pass
+    gf.enable_compile_cache()
 
 
 def plt():
@@ -147,11 +140,7 @@ def write_json(out: str, name: str, obj: dict) -> str:
     """Write `obj` to `out/name.json` atomically; return the path."""
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f"{name}.json")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, default=json_default, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    gf.atomic_write_json(path, obj, indent=2, sort_keys=False)
     return path
 
 
@@ -167,7 +156,7 @@ def write_csv(out: str, name: str, rows: Sequence[dict]) -> str:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         for r in rows:
-            w.writerow({k: json_default(v) if not isinstance(v, str | int | float | type(None)) else v
+            w.writerow({k: gf.json_default(v) if not isinstance(v, str | int | float | type(None)) else v
                         for k, v in r.items()})
     os.replace(tmp, path)
     return path
@@ -175,7 +164,7 @@ def write_csv(out: str, name: str, rows: Sequence[dict]) -> str:
 
 def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """The Wilson score interval for a binomial share `k/n` (geomflow's own, re-exported here)."""
-    from geomflow._sweep import wilson_interval as _wilson
+    _wilson = gf.wilson_interval
 
     return _wilson(k, n, z)
 

@@ -3,7 +3,7 @@
 Claim (MATH.md §1, *[paper]*): for `rank M = r = min d_i` the fibre has `2^b` components,
 `b = #{0 < i < h : d_i = r}` (the inner bottleneck layers); for `rank M < r` it is connected.
 
-What is measured, with the fibres module (`geomflow._fibres.fibre_monte_carlo`, issue 5): for each
+What is measured, with the fibres module (`geomflow.fibre_monte_carlo`, issue 5): for each
 architecture, `N` random points of one random fibre of rank `r`, labelled by the determinant signs
 of the `r × r` blocks that must stay invertible on the fibre (`W_{i_1:1}V_r`, `G_1, …, G_{b−1}`;
 each label is constant on a component, and the margin check `σ_min ≥` an explicit positive bound
@@ -54,9 +54,9 @@ SIZES = {"tiny": {"samples": 40, "archs": ARCHS[:2]},
 
 def run(args) -> dict:
     try:
-        from geomflow._fibres import fibre_monte_carlo
+        from geomflow import fibre_monte_carlo
     except ImportError as exc:
-        raise SystemExit(f"claim 2 needs the fibres module geomflow._fibres (issue 5): {exc}") from None
+        raise SystemExit(f"claim 2 needs the fibres module geomflow.fibre_monte_carlo (issue 5): {exc}") from None
     import geomflow as gf
 
     cfg = SIZES[args.size]

@@ -6,7 +6,7 @@ filling and for non-filling architectures alike. Consequently gradient flow from
 should end at a global minimum (saddles have measure-zero basins), and never at a non-global
 local minimum.
 
-What is run, with the flow engine (`geomflow._sweep.run_flow_sweep`, issue 3): for each
+What is run, with the flow engine (`geomflow.run_flow_sweep`, issue 3): for each
 architecture, `N` random instances (Gaussian data `X, Y`, Gaussian initialisation), each
 integrated by gradient flow to its limit, polished, and classified against the closed-form global
 minimum value `L*`; the tally per outcome with 95% Wilson intervals. The illustration of the same

@@ -7,7 +7,7 @@ quadratic one, they exist. Here `ℓ(M) = ‖A·vec(M − Q)‖²` (generic `A`)
 
 What is run:
 
-1. the flow engine (`geomflow._sweep.run_flow_sweep`, issue 3) on `N` random instances
+1. the flow engine (`geomflow.run_flow_sweep`, issue 3) on `N` random instances
    (`A ∈ R^{9×9}`, `Q ∈ R^{3×3}`, i.i.d. N(0,1); Gaussian initialisation): the final loss and
    class of each flow (the engine knows no global value `L*` here, so a PSD limit is `local_min`
    by its Morse–Bott test, never `global_min`);
@@ -46,16 +46,6 @@ SIZES = {"tiny": 4, "quick": 64, "full": 2000}
 MATCH_TOL = 1e-6
 
 
-def row_to_col_weight(A: np.ndarray, m: int, n: int) -> np.ndarray:
-    """`W` with `vec_col(D)ᵀ W vec_col(D) = ‖A·vec_row(D)‖²` for every `m×n` matrix `D`."""
-    P = np.zeros((m * n, m * n))
-    for i in range(m):
-        for j in range(n):
-            P[i * n + j, j * m + i] = 1.0  # vec_row index (i, j) ← vec_col index (i, j)
-    AP = A @ P
-    return AP.T @ AP
-
-
 def run(args) -> dict:
     _style.setup_jax()
     _flows.engine()
@@ -66,7 +56,8 @@ def run(args) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from geomflow._sampling import ProblemSpec, sample_problem
+    import geomflow as gf
+    from geomflow import ProblemSpec, sample_problem
 
     n = SIZES[args.size]
     parts = []
@@ -79,7 +70,7 @@ def run(args) -> dict:
             lossf = jax.jit(jax.vmap(lambda i: sample_problem(spec, args.seed, i, jnp.float64)[0]))(
                 jnp.asarray(idx))
             A, Q = np.asarray(lossf.A), np.asarray(lossf.Q)
-            W = np.stack([row_to_col_weight(a, m_, n_) for a in A])
+            W = np.stack([gf.row_to_column_weight(a, m_, n_) for a in A])
             # the conversion, checked on random matrices against geomflow's own loss
             rng = np.random.default_rng(0)
             for k in range(min(3, len(A))):
@@ -99,7 +90,7 @@ def run(args) -> dict:
             labels = np.asarray(rec["label"])
             status = np.asarray(rec["status"])
             Lf = np.asarray(rec["loss"])
-            from geomflow._critical import CLASS_NAMES
+            from geomflow import CLASS_NAMES
 
             outcome = []
             for k in range(len(idx)):

@@ -8,7 +8,7 @@ for `h ≥ 3`) for a time growing like `w_0^{−(h−2)/h}` (`w_0` the scale of 
 so a run stopped early would look "converged to `H`"; the engine's dwell rule tells a stalled run
 from a converged one.
 
-What is run, with the flow engine (`geomflow._sweep.run_flow_sweep`, issue 3):
+What is run, with the flow engine (`geomflow.run_flow_sweep`, issue 3):
 
 1. **depth sweep**: widths `(3, 2, …, 2, 3)` for `h = 2 … 6` (non-filling, `r = 2`), Gaussian data
    and initialisation of scale 1; the share of flows classified `global_min`, with 95% Wilson

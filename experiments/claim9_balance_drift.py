@@ -16,7 +16,7 @@ initialisation; `N` random instances, one of them plotted):
 3. the drift of GD divided by `η`: it tends to a limit as `η → 0` (the drift is the sum of the
    `O(η²)` per-step terms over `T/η` steps, so `O(η)`).
 
-If the flow engine (`geomflow._flow`, issue 3) is present, its own Monte Carlo record of the
+If the flow engine (`geomflow.run_batch`, issue 3) is present, its own Monte Carlo record of the
 drift (`delta_drift`, flow vs `gd`) over the `N` instances is added to the JSON.
 
 Measured outcome (quick default, 16 instances, T = 10, seed 0; numbers in
@@ -80,9 +80,8 @@ def run(args) -> dict:
     T, n_save = cfg["T"], cfg["saves"]
     ts = jnp.linspace(0.0, T, n_save)
 
-    def rel_drift(w, d0, scale):
-        d = gf.balance_invariants(w)
-        return jnp.max(jnp.stack([jnp.linalg.norm(a - b) for a, b in zip(d, d0)])) / scale
+    def rel_drift(w, w0):
+        return gf.relative_invariant_drift(w0, w)
 
     def flow_drift(key, rtol):
         loss, w0 = _problem(key, jnp, jax, gf)
@@ -94,10 +93,7 @@ def run(args) -> dict:
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * 1e-2),
             max_steps=200_000,
         )
-        d0 = gf.balance_invariants(w0)
-        scale = jnp.maximum(1.0, gf.weights_sq_norm(w0)) if hasattr(gf, "weights_sq_norm") else \
-            jnp.maximum(1.0, sum(jnp.sum(W * W) for W in w0))
-        drift = jax.vmap(lambda v: rel_drift(gf.unflatten_weights(arch, v), d0, scale))(sol.ys)
+        drift = jax.vmap(lambda v: rel_drift(gf.unflatten_weights(arch, v), w0))(sol.ys)
         losses = jax.vmap(lambda v: gf.network_loss(loss, gf.unflatten_weights(arch, v)))(sol.ys)
         return drift, losses, sol.stats["num_steps"]
 
@@ -123,7 +119,7 @@ def run(args) -> dict:
             w1 = jax.tree.map(lambda x, y: jnp.where(live, x, y), w1, w)
             acc = tuple(a + jnp.where(live, p, 0.0) for a, p in zip(acc, predicted))
             max_err = jnp.where(live, jnp.maximum(max_err, err), max_err)
-            return (w1, st1, acc, max_err), (rel_drift(w1, d0, scale), gf.network_loss(loss, w1))
+            return (w1, st1, acc, max_err), (rel_drift(w1, w0), gf.network_loss(loss, w1))
 
         acc0 = tuple(jnp.zeros_like(d) for d in d0)
         (w_end, _, summed, max_err), (drift, losses) = jax.lax.scan(
@@ -197,8 +193,8 @@ def _engine_check(n: int, seed: int) -> dict:
     if n == 0:
         return {"available": False, "reason": "skipped at this size"}
     try:
-        from geomflow import _flow
-        from geomflow._sampling import ProblemSpec
+        import geomflow as _flow
+        from geomflow import ProblemSpec
     except ImportError as exc:
         return {"available": False, "reason": f"flow engine (issue 3) not importable: {exc}"}
     spec = ProblemSpec(WIDTHS, data="whitened", init_scale=0.7)

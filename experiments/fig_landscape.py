@@ -93,10 +93,17 @@ def run(args) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from geomflow._critical import CLASS_NAMES, classify_critical_point, network_hessian
-    from geomflow._losses import QuadraticLoss, network_loss
-    from geomflow._networks import flatten_weights, unflatten_weights
-    from geomflow._oracles import global_min_value
+    from geomflow import (
+        CLASS_NAMES,
+        QuadraticLoss,
+        architecture,
+        classify_critical_point,
+        flatten_weights,
+        global_min_value,
+        network_hessian,
+        network_loss,
+        unflatten_weights,
+    )
 
     n = SIZES[args.size]
     X, Y, U, sigma, V = make_problem(args.seed)
@@ -120,8 +127,6 @@ def run(args) -> dict:
     ynorm2 = float(np.sum(Y * Y))
     info["global_min"]["loss_closed_form"] = ynorm2 - sigma[0] ** 2 - sigma[1] ** 2
     info["saddle"]["loss_closed_form"] = ynorm2 - sigma[0] ** 2 - sigma[2] ** 2
-
-    from geomflow._networks import architecture
 
     arch = architecture(WIDTHS)
 

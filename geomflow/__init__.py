@@ -17,7 +17,13 @@ Examples:
 
 __version__ = "0.1.0"
 
-from . import ed as ed
+from . import (
+    _batchlast as batchlast,  # noqa: F401  (public as geomflow.batchlast)
+    ed as ed,
+    integrators as integrators,
+    models as models,
+)
+from ._cache import cache_dir as cache_dir, enable_compile_cache as enable_compile_cache
 from ._conjecture2 import conjecture2_cell as conjecture2_cell
 from ._conservation_laws import (
     ConservationReport as ConservationReport,
@@ -86,13 +92,16 @@ from ._flow import (
     DIVERGED as DIVERGED,
     NON_FINITE as NON_FINITE,
     STATUS_NAMES as STATUS_NAMES,
+    Backend as Backend,
     BatchStats as BatchStats,
+    FlowBatch as FlowBatch,
     FlowConfig as FlowConfig,
     FlowRecord as FlowRecord,
     FlowTolerances as FlowTolerances,
     advance_member as advance_member,
     finalise_batch as finalise_batch,
     finalise_member as finalise_member,
+    flow_batch as flow_batch,
     given_problems as given_problems,
     init_member as init_member,
     polish as polish,
@@ -121,6 +130,7 @@ from ._invariants import (
     invariant_drift as invariant_drift,
     relative_invariant_drift as relative_invariant_drift,
 )
+from ._json import json_default as json_default
 from ._lcn import (
     LCNArchitecture as LCNArchitecture,
     conv_layer as conv_layer,
@@ -172,18 +182,17 @@ from ._polynomial_networks import (
     polynomial_network_conserved_quantities as polynomial_network_conserved_quantities,
     polynomial_network_forward as polynomial_network_forward,
 )
+from ._records import (
+    atomic_write_bytes as atomic_write_bytes,
+    atomic_write_json as atomic_write_json,
+    atomic_write_text as atomic_write_text,
+)
 from ._sampling import (
     ProblemSpec as ProblemSpec,
     sample_data as sample_data,
     sample_init as sample_init,
     sample_keys as sample_keys,
     sample_problem as sample_problem,
-)
-from ._soa import (
-    ldl_factor as ldl_factor,
-    ldl_solve as ldl_solve,
-    rosenbrock_step as rosenbrock_step,
-    tsit5_step as tsit5_step,
 )
 from ._sweep import (
     SweepConfig as SweepConfig,
@@ -195,4 +204,17 @@ from ._sweep import (
     shard_range as shard_range,
     tally as tally,
     wilson_interval as wilson_interval,
+)
+from .integrators import (
+    ldl_factor as ldl_factor,
+    ldl_solve as ldl_solve,
+    rosenbrock_step as rosenbrock_step,
+    tsit5_step as tsit5_step,
+)
+from .models import (
+    LinearConvNetwork as LinearConvNetwork,
+    LinearNetwork as LinearNetwork,
+    Model as Model,
+    UserModel as UserModel,
+    model_from_string as model_from_string,
 )

@@ -10,22 +10,28 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from . import _batchlast as B
+
 
 def balance_invariants(weights: Sequence) -> tuple[jax.Array, ...]:
     """`δ(w) = (δ_1, …, δ_{h−1})`, `δ_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ` (ordered input to output).
 
-    For any loss `L = ℓ ∘ μ`, `δ` is constant along the gradient flow `ẇ = −∇L(w)`.
+    For any loss `L = ℓ ∘ μ`, `δ` is constant along the gradient flow `ẇ = −∇L(w)`. The weights
+    may carry trailing batch axes (`W_i (d_i, d_{i−1}, *b)`, the engine's layout).
 
     ??? cite "References"
         Arora, Cohen, Hazan (2018); Bah, Rauhut, Terstiege, Westdickenberg (2021).
 
     Examples:
         >>> import jax.numpy as jnp
+
+from . import _batchlast as B
         >>> w = (jnp.array([[1.0, 0.0]]), jnp.array([[2.0]]))
         >>> balance_invariants(w)[0].tolist()
         [[3.0]]
     """
-    return tuple(weights[i + 1].T @ weights[i + 1] - weights[i] @ weights[i].T for i in range(len(weights) - 1))
+    return tuple(B.mm(B.tr(weights[i + 1]), weights[i + 1]) - B.mm(weights[i], B.tr(weights[i]))
+                 for i in range(len(weights) - 1))
 
 
 def weights_sq_norm(weights: Sequence) -> jax.Array:
@@ -41,14 +47,39 @@ def invariant_drift(weights0: Sequence, weights1: Sequence) -> jax.Array:
     return jnp.max(jnp.stack([jnp.linalg.norm(a - b) for a, b in zip(d0, d1)]))
 
 
+def relative_drift(c0: Sequence, c1: Sequence, sq0, sq1, batch_ndim: int = 0) -> jax.Array:
+    """`max_k ‖c_k(w_1) − c_k(w_0)‖ / max(1, ‖w_0‖², ‖w_1‖²)` for conserved quantities `c0`, `c1`
+    (each with `batch_ndim` trailing batch axes) and squared weight norms `sq0`, `sq1`: the one
+    drift measure of every model and engine (0 when there are none)."""
+    if not c0:
+        return jnp.zeros(jnp.shape(sq1), jnp.result_type(sq1))
+    num = None
+    for a, b in zip(c0, c1):
+        sq = (a - b) * (a - b)
+        for _ in range(sq.ndim - batch_ndim):
+            sq = B.lsum(sq)
+        n = jnp.sqrt(sq)
+        num = n if num is None else jnp.maximum(num, n)
+    return num / jnp.maximum(1.0, jnp.maximum(sq0, sq1))
+
+
 def relative_invariant_drift(weights0: Sequence, weights1: Sequence) -> jax.Array:
     """Drift relative to the scale of `δ`: `max_i ‖δ_i(w_1) − δ_i(w_0)‖_F / max(1, ‖w_0‖², ‖w_1‖²)`.
 
     `δ` is quadratic in the weights, so `‖w‖² = Σ‖W_i‖_F²` is its natural scale; the floor 1
     keeps the ratio meaningful for small initialisations.
+
+    Examples:
+        >>> import jax.numpy as jnp
+
+from . import _batchlast as B
+        >>> w0 = (jnp.array([[1.0, 0.0]]), jnp.array([[2.0]]))
+        >>> w1 = (jnp.array([[1.0, 0.0]]), jnp.array([[3.0]]))
+        >>> float(relative_invariant_drift(w0, w1))   # |9 − 4| / max(1, 5, 10)
+        0.5
     """
-    scale = jnp.maximum(1.0, jnp.maximum(weights_sq_norm(weights0), weights_sq_norm(weights1)))
-    return invariant_drift(weights0, weights1) / scale
+    return relative_drift(balance_invariants(weights0), balance_invariants(weights1),
+                          weights_sq_norm(weights0), weights_sq_norm(weights1))
 
 
 def gd_invariant_drift(grads: Sequence, learning_rate) -> tuple[jax.Array, ...]:

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _batchlast as B
 from ._errors import GeomflowError
 from ._networks import Architecture, architecture, product
 
@@ -51,6 +52,12 @@ class QuadraticLoss(NamedTuple):
         DX = D @ self.X
         return 2.0 * jnp.sum(DX * DX)
 
+    def batch_last(self):
+        """The data of `∇ℓ` on batch-last arrays: `(XXᵀ, YXᵀ)`, so `∇ℓ(P) = 2(P·XXᵀ − YXᵀ)`
+        costs no pass over the data."""
+        Xt = B.tr(self.X)
+        return QuadraticData(B.mm(self.X, Xt), B.mm(self.Y, Xt))
+
 
 class PerturbedDistance(NamedTuple):
     """`ℓ_{A,Q}(M) = ‖A · vec(M − Q)‖²`, a distance to `Q` after a linear change of coordinates.
@@ -75,6 +82,11 @@ class PerturbedDistance(NamedTuple):
         v = self.A @ jnp.ravel(D)
         return 2.0 * jnp.sum(v * v)
 
+    def batch_last(self):
+        """`(AᵀA, AᵀA·vec Q)`: `∇ℓ(P) = 2(AᵀA·vec P − AᵀA·vec Q)` on batch-last arrays."""
+        K = B.mm(B.tr(self.A), self.A)
+        return PerturbedData(K, B.mv(K, jnp.reshape(self.Q, (-1,) + self.Q.shape[2:])))
+
 
 class HadamardDistance(NamedTuple):
     """`ℓ_{Λ,Q}(M) = Σ_ij λ_ij (M_ij − Q_ij)²`, weights `Λ` with non-negative entries."""
@@ -93,6 +105,10 @@ class HadamardDistance(NamedTuple):
 
     def hess_form(self, M, D):
         return 2.0 * jnp.sum(self.weights * D * D)
+
+    def batch_last(self):
+        """`(Λ, Q)`: `∇ℓ(P) = 2Λ ⊙ (P − Q)`, elementwise, batch-last as it is."""
+        return HadamardData(self.weights, self.Q)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -124,12 +140,56 @@ class CustomLoss:
     def hess_form(self, M, D):
         return jax.jvp(lambda Z: jnp.vdot(self.grad(Z), D), (M,), (D,))[1]
 
+    def batch_last(self):
+        """The loss itself; `∇ℓ` by `jax.grad`, vmapped over the trailing (batch) axes."""
+        return CustomData(self)
+
     def tree_flatten(self):
         return (self.params,), (self.fn, self.convex)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         return cls(aux[0], children[0], aux[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# The gradient of each loss on batch-last arrays (`P (d_h, d_0, *b)`), from per-sample data
+# computed once per round by `loss.batch_last()`.
+
+
+class QuadraticData(NamedTuple):
+    S: jax.Array  # XXᵀ
+    C: jax.Array  # YXᵀ
+
+    def grad(self, P):
+        return 2.0 * (B.mm(P, self.S) - self.C)
+
+
+class PerturbedData(NamedTuple):
+    K: jax.Array  # AᵀA
+    b: jax.Array  # AᵀA·vec Q
+
+    def grad(self, P):
+        g = B.mv(self.K, jnp.reshape(P, (-1,) + P.shape[2:])) - self.b
+        return 2.0 * jnp.reshape(g, P.shape)
+
+
+class HadamardData(NamedTuple):
+    weights: jax.Array
+    Q: jax.Array
+
+    def grad(self, P):
+        return 2.0 * self.weights * (P - self.Q)
+
+
+class CustomData(NamedTuple):
+    loss: Any
+
+    def grad(self, P):
+        fn = lambda M, lo: lo.grad(M)  # noqa: E731
+        for _ in range(P.ndim - 2):
+            fn = jax.vmap(fn, in_axes=(-1, -1), out_axes=-1)
+        return fn(P, self.loss)
 
 
 Loss = QuadraticLoss | PerturbedDistance | HadamardDistance | CustomLoss

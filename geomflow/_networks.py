@@ -234,7 +234,12 @@ def init_gaussian(key: jax.Array, arch: Architecture, scale: float = 1.0, dtype=
         >>> w = init_gaussian(jax.random.key(0), architecture((3, 2, 3)), scale=0.1)
         >>> [W.shape for W in w]
         [(2, 3), (3, 2)]
+        >>> init_gaussian(jax.random.key(0), architecture((3, 2)), scale=float("nan"))
+        Traceback (most recent call last):
+        ...
+        geomflow._errors.GeomflowError: scale must be a finite non-negative number, got nan
     """
+    _check_scale(scale)
     arch = architecture(arch)
     keys = jax.random.split(key, arch.depth)
     dtype = dtype or jnp.result_type(float)
@@ -256,6 +261,7 @@ def init_orthogonal(key: jax.Array, arch: Architecture, scale: float = 1.0, dtyp
     Rows are orthonormal when `d_i ≤ d_{i−1}`, columns otherwise, so every singular value of
     `W_i` equals `scale`.
     """
+    _check_scale(scale)
     arch = architecture(arch)
     keys = jax.random.split(key, arch.depth)
     dtype = dtype or jnp.result_type(float)
@@ -275,6 +281,7 @@ def init_balanced(key: jax.Array, arch: Architecture, scale: float = 1.0, dtype=
     the top `r` singular values of `scale · G`, `G` a standard Gaussian `d_h × d_0` matrix, so
     `W_{i+1}ᵀ W_{i+1} = U_i Σ^{2/h} U_iᵀ = W_i W_iᵀ` exactly and `‖μ(w)‖ ≈ scale · ‖G‖`.
     """
+    _check_scale(scale)
     arch = architecture(arch)
     dtype = dtype or jnp.result_type(float)
     r, h, d = arch.rank, arch.depth, arch.widths
@@ -284,6 +291,13 @@ def init_balanced(key: jax.Array, arch: Architecture, scale: float = 1.0, dtype=
     root = s ** (1.0 / h)
     frames = [_orthonormal_columns(keys[i + 1], d[i], r, dtype) for i in range(h + 1)]
     return tuple((frames[i] * root[None, :]) @ frames[i - 1].T for i in range(1, h + 1))
+
+
+def _check_scale(scale) -> None:
+    """A concrete `scale` must be finite and non-negative (a traced one is the caller's)."""
+    if isinstance(scale, bool) or (isinstance(scale, int | float | np.number) and
+                                   not (np.isfinite(scale) and scale >= 0)):
+        raise GeomflowError(f"scale must be a finite non-negative number, got {scale!r}")
 
 
 INITIALISATIONS = {"gaussian": init_gaussian, "balanced": init_balanced, "orthogonal": init_orthogonal}

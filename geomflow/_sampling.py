@@ -22,13 +22,15 @@ reproduces the talk's ED table, MATH.md §3).
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from ._errors import GeomflowError
 from ._losses import PerturbedDistance, QuadraticLoss
-from ._networks import INITIALISATIONS, Architecture, architecture, initialise
+from ._networks import INITIALISATIONS, Architecture, architecture
 
 DATA_MODELS = ("gaussian", "whitened", "teacher")
 LOSS_KINDS = ("quadratic", "perturbed")
@@ -67,9 +69,25 @@ class ProblemSpec:
     noise: float = 0.1
     init: str = "gaussian"
     init_scale: float = 1.0
+    model: Any = None
 
     def __post_init__(self):
-        object.__setattr__(self, "widths", architecture(self.widths).widths)
+        if self.model is not None:
+            from .models import LinearNetwork, Model, model_from_string
+
+            m = model_from_string(self.model) if isinstance(self.model, str) else self.model
+            if not isinstance(m, Model):
+                raise GeomflowError(f"model must be a geomflow model or a name like 'lcn:3,2,2', got {m!r}")
+            if isinstance(m, LinearNetwork):  # the linear network is described by its widths
+                object.__setattr__(self, "widths", m.widths)
+                m = None
+            object.__setattr__(self, "model", m)
+        if self.model is None:
+            object.__setattr__(self, "widths", architecture(self.widths).widths)
+        else:
+            object.__setattr__(self, "widths", tuple(self.model.out_shape[::-1]))
+            if self.data == "teacher":
+                raise GeomflowError("the teacher data model needs a linear network (--model linear)")
         if self.loss not in LOSS_KINDS:
             raise GeomflowError(f"unknown loss {self.loss!r}; accepted: {', '.join(LOSS_KINDS)}")
         if self.data not in DATA_MODELS:
@@ -93,17 +111,35 @@ class ProblemSpec:
 
     @property
     def arch(self) -> Architecture:
+        """The linear network's architecture (for another model: the widths `(d_0, d_h)` of its
+        end-to-end map)."""
         return architecture(self.widths)
+
+    @property
+    def network(self):
+        """The model being trained: the given `model`, or the linear network of `widths`."""
+        if self.model is not None:
+            return self.model
+        from .models import LinearNetwork
+
+        return _linear(LinearNetwork, self.widths)
 
     @property
     def num_data(self) -> int:
         return self.n_data if self.n_data is not None else max(10, 2 * self.widths[0])
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
         d["widths"] = list(self.widths)
         d["n_data"] = self.num_data
+        if self.model is not None:
+            d["model"] = self.model.spec_string()
         return d
+
+
+@functools.lru_cache(maxsize=256)
+def _linear(cls, widths):
+    return cls(widths)
 
 
 def sample_keys(seed, index) -> tuple[jax.Array, jax.Array]:
@@ -140,7 +176,7 @@ def sample_data(key: jax.Array, spec: ProblemSpec, dtype=None):
     **Returns:** the loss pytree.
     """
     dtype = dtype or jnp.result_type(float)
-    d = spec.widths
+    d = spec.widths  # (d_0, …, d_h); for a model other than a linear network (d_0, d_h)
     d0, dh, s = d[0], d[-1], spec.num_data
     kx, ky, kt, kn = jax.random.split(key, 4)
     if spec.loss == "perturbed":
@@ -166,7 +202,7 @@ def sample_data(key: jax.Array, spec: ProblemSpec, dtype=None):
 
 def sample_init(key: jax.Array, spec: ProblemSpec, dtype=None) -> tuple:
     """The initial weights `(W_1, …, W_h)` of one sample, from its initialisation key."""
-    return initialise(spec.init, key, spec.arch, spec.init_scale, dtype)
+    return spec.network.sample_init(spec.init, key, spec.init_scale, dtype or jnp.result_type(float))
 
 
 def sample_problem(spec: ProblemSpec, seed, index, dtype=None):

@@ -14,7 +14,6 @@ shards after checking that their chunks tile `[0, samples)` with nothing missing
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import math
@@ -28,80 +27,25 @@ from typing import Any
 import numpy as np
 
 from ._errors import GeomflowError
-from ._json import json_default
-from ._sampling import ProblemSpec
-
-CATEGORIES = (
-    "global_min",
-    "non_global_local_min",
-    "strict_saddle",
-    "non_strict_saddle",
-    "zero_hessian",
-    "undecided",
-    "local_min",
-    "not_critical",
-    "not_converged",
-    "diverged",
-    "non_finite",
+from ._records import (
+    _chunk_metas,
+    _read_chunk,
+    _write_chunk,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    numerics_fingerprint,
 )
-_ALWAYS = ("global_min", "non_global_local_min", "strict_saddle", "non_strict_saddle",
-           "zero_hessian", "not_converged", "diverged")
-
-
-def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """The Wilson score interval for a binomial proportion `k/n` (95% by default).
-
-    Examples:
-        >>> lo, hi = wilson_interval(50, 100)
-        >>> round(lo, 4), round(hi, 4)
-        (0.4038, 0.5962)
-        >>> wilson_interval(0, 0)
-        (0.0, 1.0)
-    """
-    if n <= 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    # The exact interval ends at 0 (k = 0) and 1 (k = n); pin them against round-off.
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return (lo, hi)
-
-
-def categories(records: dict) -> np.ndarray:
-    """Per-sample category names: the class of a converged run, else its status.
-
-    A run that did not converge is `not_converged` (budget exhausted), `diverged` or `non_finite`
-    and never counted in a critical set.
-    """
-    from ._critical import CLASS_NAMES
-    from ._flow import BUDGET_EXHAUSTED, CONVERGED, DIVERGED
-
-    status = np.asarray(records["status"])
-    label = np.asarray(records["label"])
-    out = np.empty(status.shape, dtype=object)
-    for i, (s, lab) in enumerate(zip(status, label)):
-        if s == CONVERGED:
-            out[i] = CLASS_NAMES[int(lab)]
-        elif s == BUDGET_EXHAUSTED:
-            out[i] = "not_converged"
-        elif s == DIVERGED:
-            out[i] = "diverged"
-        else:
-            out[i] = "non_finite"
-    return out
-
-
-def tally(records: dict, *, loss: str = "quadratic") -> dict:
-    """Counts per category (keys of `_ALWAYS` always; the others where relevant)."""
-    cats = categories(records)
-    counts = {c: int(np.count_nonzero(cats == c)) for c in CATEGORIES}
-    keep = set(_ALWAYS) | {c for c, k in counts.items() if k}
-    if loss != "quadratic":
-        keep |= {"undecided", "local_min"}
-    return {c: counts[c] for c in CATEGORIES if c in keep}
+from ._sampling import ProblemSpec
+from ._tally import (
+    CATEGORIES,
+    categories,
+    compare_precisions,
+    drift_summary,
+    records_table,
+    tally,
+    wilson_interval,
+)
 
 
 def shard_range(samples: int, shard: tuple[int, int]) -> tuple[int, int]:
@@ -134,9 +78,22 @@ class SweepConfig:
     - `spec`: the [`ProblemSpec`][]; `samples`, `seed`.
     - `method`, `solver`, `precision`: see [`FlowConfig`][geomflow._flow.FlowConfig].
     - `tolerances`: overrides of [`FlowTolerances`][geomflow._flow.FlowTolerances] (a dict).
-    - `chunk_size`: samples per chunk file; `pool_size`, `round_steps`: the batch runner.
-    - `n_devices`: devices for `shard_map`; `shard = (K, N)`: this process's part of the range.
+    - `chunk_size`: samples per chunk file; `pool_size`, `round_steps`, `block_width`: the
+      scheduler (`None`: the backend's defaults, see `geomflow._scheduler.Backend`).
+    - `n_devices`: devices to split pools over; `shard = (K, N)`: this process's part of the range.
     - `out`: output directory (None: keep in memory); `progress`: progress with ETA on stderr.
+    - `loss_star`: your `L*` (the global minimum value), `no_bad_minima`: your claim that every
+      local minimum is global; with them the classifier decides global vs non-global.
+    - `ed_globality`: perturbed loss on a non-filling linear network: split the `local_min`
+      samples into global / non-global with the ED engine (the summary's `ed_globality`).
+
+    **Raises:** `GeomflowError` for a count ≤ 0 or a value of the wrong type.
+
+    Examples:
+        >>> SweepConfig(ProblemSpec((3, 2, 2, 3)), samples=0)
+        Traceback (most recent call last):
+        ...
+        geomflow._errors.GeomflowError: samples must be a positive integer, got 0
     """
 
     spec: ProblemSpec
@@ -147,22 +104,35 @@ class SweepConfig:
     precision: str = "float64"
     tolerances: tuple = ()
     chunk_size: int = 1000
-    pool_size: int = 256
+    pool_size: int | None = None
     round_steps: int = 50
     n_devices: int = 1
     shard: tuple[int, int] = (0, 1)
     out: str | None = None
     progress: bool = False
+    block_width: int | None = None
+    loss_star: float | None = None
+    no_bad_minima: bool | None = None
+    ed_globality: bool = True
 
     def __post_init__(self):
         from ._flow import FlowConfig, FlowTolerances
 
         tol = dict(self.tolerances)
         object.__setattr__(self, "tolerances", tuple(sorted(tol.items())))
-        for name in ("samples", "chunk_size", "pool_size", "round_steps", "n_devices"):
+        for name in ("samples", "chunk_size", "pool_size", "round_steps", "n_devices", "block_width"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "samples" else 1):
+            if v is None and name in ("pool_size", "block_width"):
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise GeomflowError(f"{name} must be a positive integer, got {v!r}")
+        if self.loss_star is not None:
+            ls = self.loss_star
+            if isinstance(ls, bool) or not isinstance(ls, int | float) or not math.isfinite(ls):
+                raise GeomflowError(f"loss_star must be a finite number, got {ls!r}")
+            object.__setattr__(self, "loss_star", float(ls))
+        if self.no_bad_minima is not None and not isinstance(self.no_bad_minima, bool):
+            raise GeomflowError(f"no_bad_minima must be true or false, got {self.no_bad_minima!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise GeomflowError(f"seed must be a non-negative integer, got {self.seed!r}")
         FlowConfig(self.method, self.solver, self.precision)
@@ -212,6 +182,8 @@ class SweepConfig:
             "solver": self.solver,
             "precision": self.precision,
             "tolerances": {k: float(v) for k, v in self.flow_tolerances._asdict().items()},
+            "loss_star": self.loss_star,
+            "no_bad_minima": self.no_bad_minima,
         }
 
     def fingerprint(self) -> str:
@@ -225,7 +197,8 @@ class SweepConfig:
     def to_dict(self) -> dict:
         d = self.problem_dict()
         d.update(chunk_size=self.chunk_size, pool_size=self.pool_size,
-                 round_steps=self.round_steps, n_devices=self.n_devices, shard=list(self.shard))
+                 round_steps=self.round_steps, n_devices=self.n_devices, shard=list(self.shard),
+                 block_width=self.block_width, ed_globality=self.ed_globality)
         return d
 
 
@@ -239,6 +212,7 @@ class SweepResult:
     executed: int
     wall_s: float
     chunks_skipped: int = 0
+    ed_globality: dict | None = None
 
     @property
     def samples(self) -> int:
@@ -277,21 +251,27 @@ class SweepResult:
             "wall_s": self.wall_s,
             "samples_per_s": n / self.wall_s if self.wall_s > 0 else float("nan"),
             "chunks_skipped": self.chunks_skipped,
+            **drift_summary(self.records, self.config["tolerances"].get("drift_tol", 1e-8)),
+            **({"ed_globality": self.ed_globality} if self.ed_globality is not None else {}),
             "config": self.config,
         }
 
     def table(self) -> dict:
         """A tidy per-sample table (columns → arrays), with `category` and `fibre` as strings."""
-        out = {}
-        for k, v in self.records.items():
-            v = np.asarray(v)
-            if k == "fibre":
-                out[k] = np.array(["".join("+" if x > 0 else "-" if x < 0 else "0" for x in row)
-                                   for row in v.reshape(v.shape[0], -1)], dtype=object)
-            else:
-                out[k] = v
-        out["category"] = self.categories
-        return out
+        return records_table(self.records)
+
+    def to_pandas(self):
+        """The per-sample table as a pandas DataFrame, one row per sample.
+
+        Examples:
+            >>> cfg = SweepConfig(ProblemSpec((2, 2, 2), data="whitened"), samples=4)
+            >>> df = run_flow_sweep(cfg).to_pandas()
+            >>> len(df), (df["category"] == "global_min").sum()
+            (4, 4)
+        """
+        import pandas as pd
+
+        return pd.DataFrame(self.table())
 
     def export(self, path: str) -> str:
         """Write the per-sample table: Parquet if the path ends in `.parquet` (needs pyarrow), else
@@ -305,14 +285,14 @@ class SweepResult:
             pq.write_table(pa.table({k: list(tab[k]) if tab[k].dtype == object else tab[k] for k in cols}), path)
             return path
         import csv
+        import io
 
-        tmp = path + ".tmp"
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(cols)
-            for i in range(self.samples):
-                w.writerow([_fmt(tab[k][i]) for k in cols])
-        os.replace(tmp, path)
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(cols)
+        for i in range(self.samples):
+            w.writerow([_fmt(tab[k][i]) for k in cols])
+        atomic_write_text(path, buf.getvalue())
         return path
 
 
@@ -324,88 +304,6 @@ def _fmt(x):
     if isinstance(x, np.integer):
         return int(x)
     return x
-
-
-# ---------------------------------------------------------------------------------------------
-# Files
-
-
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_json(path: str, obj) -> None:
-    _atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=json_default) + "\n").encode())
-
-
-def _chunk_name(a: int, b: int) -> str:
-    return f"chunk_{a:010d}_{b:010d}"
-
-
-def _write_chunk(out: str, a: int, b: int, records: dict, meta: dict) -> None:
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in records.items()})
-    data = buf.getvalue()
-    name = _chunk_name(a, b)
-    _atomic_write_bytes(os.path.join(out, name + ".npz"), data)
-    meta = dict(meta, start=a, stop=b, file=name + ".npz", sha256=hashlib.sha256(data).hexdigest())
-    _atomic_write_json(os.path.join(out, name + ".json"), meta)
-
-
-def _read_chunk(out: str, meta: dict, *, verify: bool = True) -> dict | None:
-    path = os.path.join(out, meta["file"])
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        return None
-    if verify and hashlib.sha256(data).hexdigest() != meta["sha256"]:
-        return None
-    import io
-
-    with np.load(io.BytesIO(data)) as z:
-        return {k: z[k] for k in z.files}
-
-
-def _chunk_metas(out: str) -> list[dict]:
-    metas = []
-    for name in sorted(os.listdir(out)):
-        if name.startswith("chunk_") and name.endswith(".json"):
-            try:
-                with open(os.path.join(out, name)) as fh:
-                    metas.append(json.load(fh))
-            except (OSError, json.JSONDecodeError):
-                continue
-    return metas
-
-
-_NUMERICS_MODULES = ("_flow", "_soa", "_sampling", "_critical", "_losses", "_networks", "_oracles",
-                     "_invariants", "_fibres")
-
-
-@functools.lru_cache(maxsize=1)
-def numerics_fingerprint() -> str:
-    """Hash of geomflow's numerical source files and of the jax/jaxlib/diffrax/optax versions."""
-    import importlib.metadata
-
-    h = hashlib.sha256()
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name in _NUMERICS_MODULES:
-        with open(os.path.join(here, name + ".py"), "rb") as fh:
-            h.update(fh.read())
-    for dist in ("jax", "jaxlib", "diffrax", "optax", "equinox", "lineax"):
-        try:
-            h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
-        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
-            pass
-    return h.hexdigest()[:16]
 
 
 def versions() -> dict:
@@ -460,6 +358,14 @@ def _hms(s: float) -> str:
 def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
     """Run (or resume) a sweep and return its [`SweepResult`][].
 
+    Computes in float64 (and classifies in float64 for `precision="float32"`) whatever the
+    caller's `jax_enable_x64`. A converged sample whose relative drift of the conserved
+    quantities exceeds `drift_tol` is integrated again with `rtol`, `atol` times
+    `drift_retry_scale` (its record marked `drift_retried`); the summary counts the samples still
+    over the bound (`over_drift_bound`). For a perturbed loss on a non-filling linear network the
+    `local_min` samples are split into global / non-global by the ED engine
+    (`summary()["ed_globality"]`; off with `ed_globality=False`).
+
     Samples of the shard's index range are run in chunks of `chunk_size` consecutive indices
     (aligned to multiples of `chunk_size`, so shards of one sweep produce disjoint chunk files).
     With `config.out` set, finished chunks found there (same fingerprint, checksum verified) are
@@ -469,12 +375,39 @@ def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
     **Raises:** `GeomflowError` if `out` holds chunks of a different configuration.
 
     Examples:
-        >>> from geomflow._sampling import ProblemSpec
-        >>> cfg = SweepConfig(ProblemSpec((3, 2, 2, 3)), samples=8, pool_size=8)
-        >>> res = run_flow_sweep(cfg)  # doctest: +SKIP
-        >>> res.summary()["tally"]["global_min"]  # doctest: +SKIP
+        >>> import geomflow as gf
+        >>> cfg = gf.SweepConfig(gf.ProblemSpec((2, 2, 2), data="whitened"), samples=8)
+        >>> gf.run_flow_sweep(cfg).summary()["tally"]["global_min"]
         8
     """
+    import jax
+
+    with jax.enable_x64(True):
+        return _run_flow_sweep(config)
+
+
+def _retry_over_drift(config, rec, idx, tol):
+    """Re-integrate the converged samples over the drift bound at tighter tolerances."""
+    from ._flow import finalise_batch, run_batch
+
+    rec["drift_retried"] = np.zeros(idx.size, bool)
+    bad = np.nonzero((rec["status"] == 0) & (rec["delta_drift"] > float(tol.drift_tol)))[0]
+    if not bad.size:
+        return rec
+    k = float(tol.drift_retry_scale)
+    tight = tol._replace(rtol=tol.rtol * k, atol=tol.atol * k)
+    raw, _ = run_batch(config.spec, config.flow_config, config.seed, idx[bad], tight,
+                       pool_size=config.pool_size, round_steps=config.round_steps,
+                       n_devices=config.n_devices, block_width=config.block_width)
+    again = finalise_batch(config.spec, config.flow_config, config.seed, idx[bad], raw, tight,
+                           loss_star=config.loss_star, no_bad_minima=config.no_bad_minima)
+    for key, v in again.items():
+        rec[key][bad] = v
+    rec["drift_retried"][bad] = True
+    return rec
+
+
+def _run_flow_sweep(config) -> SweepResult:
     import jax
 
     from ._flow import finalise_batch, run_batch
@@ -499,7 +432,7 @@ def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
                     f"{out} holds a sweep with a different configuration or different numerical code/JAX "
                     f"versions (fingerprint {old.get('fingerprint')} ≠ {fp}); use another --out directory"
                 )
-        _atomic_write_json(run_path, {
+        atomic_write_json(run_path, {
             "fingerprint": fp, "config": config.to_dict(), "versions": versions(),
             "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()[: config.n_devices]],
             "shard": list(config.shard), "index_range": [a, b], "chunk_size": c,
@@ -518,7 +451,10 @@ def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
     new_parts: dict[tuple[int, int], dict] = {}
     ctx = jax.default_matmul_precision("highest") if config.precision == "float32" else _null()
     # Groups of chunks go through the pool together, so the pool stays full across chunk ends.
-    group_limit = max(config.chunk_size, 16 * config.pool_size)
+    from ._scheduler import Backend
+
+    pool = Backend.for_platform(block_width=config.block_width, pool_size=config.pool_size).pool_size
+    group_limit = max(config.chunk_size, 16 * pool)
     groups, cur, size = [], [], 0
     for ch in pending:
         cur.append(ch)
@@ -547,7 +483,10 @@ def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
                         s0 = start_of[ch]
                         sl = slice(s0, s0 + ch[1] - ch[0])
                         part = {k: v[sl] for k, v in raw.items()}
-                        rec = finalise_batch(spec, fcfg, config.seed, idx[sl], part, tol)
+                        rec = finalise_batch(spec, fcfg, config.seed, idx[sl], part, tol,
+                                             loss_star=config.loss_star,
+                                             no_bad_minima=config.no_bad_minima)
+                        rec = _retry_over_drift(config, rec, idx[sl], tol)
                         new_parts[ch] = rec
                         if out:
                             _write_chunk(out, ch[0], ch[1], rec, {
@@ -557,15 +496,25 @@ def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
 
             _, stats = run_batch(spec, fcfg, config.seed, idx, tol, pool_size=config.pool_size,
                                  round_steps=config.round_steps, n_devices=config.n_devices,
-                                 on_finished=on_finished)
+                                 block_width=config.block_width, on_finished=on_finished)
             needed += stats.needed
             executed += stats.executed
     records = _concat([*done_parts.values(), *new_parts.values()])
     res = SweepResult(config.to_dict(), records, needed, executed, time.perf_counter() - t0,
                       chunks_skipped=len(done_parts))
+    if config.ed_globality and _needs_ed_globality(spec):
+        from ._globality import resolve_local_minima
+
+        res.ed_globality = resolve_local_minima(res)
+        res.wall_s = time.perf_counter() - t0
     if out:
         _finish_dir(out, res)
     return res
+
+
+def _needs_ed_globality(spec: ProblemSpec) -> bool:
+    """A perturbed distance on a non-filling linear network: `L*` has no closed form."""
+    return spec.loss == "perturbed" and spec.model is None and not spec.arch.filling
 
 
 def _null():
@@ -576,7 +525,7 @@ def _null():
 
 def _finish_dir(out: str, res: SweepResult) -> None:
     summary = res.summary()
-    _atomic_write_json(os.path.join(out, "summary.json"), summary)
+    atomic_write_json(os.path.join(out, "summary.json"), summary)
     try:
         import pyarrow  # noqa: F401
 
@@ -609,7 +558,6 @@ def merge_sweeps(dirs: Sequence[str], out: str) -> SweepResult:
 
     **Raises:** `GeomflowError` naming any missing or doubled index range, or a mismatch.
     """
-    import shutil
 
     if not dirs:
         raise GeomflowError("merge needs at least one sweep directory")
@@ -651,34 +599,18 @@ def merge_sweeps(dirs: Sequence[str], out: str) -> SweepResult:
         parts.append(rec)
         if os.path.abspath(d) != os.path.abspath(out):
             for ext in (".npz", ".json"):
-                src = os.path.join(d, m["file"][:-4] + ext)
-                tmp = os.path.join(out, m["file"][:-4] + ext + ".tmp")
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, os.path.join(out, m["file"][:-4] + ext))
+                with open(os.path.join(d, m["file"][:-4] + ext), "rb") as fh:
+                    atomic_write_bytes(os.path.join(out, m["file"][:-4] + ext), fh.read())
     merged = dict(runs[0])
     merged.update(shard=[0, 1], index_range=[0, samples], merged_from=[os.path.abspath(d) for d in dirs])
-    _atomic_write_json(os.path.join(out, "run.json"), merged)
+    atomic_write_json(os.path.join(out, "run.json"), merged)
     res = SweepResult(runs[0]["config"], _concat(parts), 0, 0, 0.0)
     _finish_dir(out, res)
     return res
 
 
-def compare_precisions(a: SweepResult, b: SweepResult) -> dict:
-    """How two sweeps of the same samples differ: per-category counts and changed samples."""
-    ia, ib = np.asarray(a.records["index"]), np.asarray(b.records["index"])
-    if ia.shape != ib.shape or not np.array_equal(ia, ib):
-        raise GeomflowError("the two sweeps do not cover the same samples")
-    ca, cb = a.categories, b.categories
-    changed = np.nonzero(ca != cb)[0]
-    return {
-        "tally_a": a.tally, "tally_b": b.tally, "changed": int(changed.size),
-        "changed_indices": ia[changed].tolist()[:100],
-        "transitions": {f"{x}->{y}": int(np.count_nonzero((ca == x) & (cb == y)))
-                        for x, y in sorted({(ca[i], cb[i]) for i in changed})},
-    }
-
-
 __all__: list[Any] = [
     "SweepConfig", "SweepResult", "run_flow_sweep", "merge_sweeps", "load_sweep",
     "wilson_interval", "tally", "categories", "shard_range", "parse_shard", "compare_precisions",
+    "CATEGORIES",
 ]

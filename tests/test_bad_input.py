@@ -106,6 +106,9 @@ def test_cli_info_json():
         (("info", "--widths", "3,x"), "comma-separated positive integers"),
         (("info", "--widths", "3,2", "--frobnicate"), "unrecognized arguments: --frobnicate"),
         (("no-such-command",), "invalid choice"),
+        (("flow", "--widths", "3,2,3", "--samples", "0"), "samples must be a positive integer, got 0"),
+        (("flow", "--widths", "3,2,3", "--samples", "-5"), "samples must be a positive integer, got -5"),
+        (("flow", "--model", "mlp:3"), "model must be linear:<widths> or lcn:<filter sizes>"),
     ],
 )
 def test_cli_errors_are_one_line_nonzero(args, match):
@@ -114,3 +117,18 @@ def test_cli_errors_are_one_line_nonzero(args, match):
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and match in lines[0], out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_python_api_checks_its_boundary_like_the_cli():
+    from geomflow._networks import init_gaussian
+    from geomflow._sampling import ProblemSpec
+    from geomflow._sweep import SweepConfig
+
+    for n in (0, -1):
+        with pytest.raises(GeomflowError, match=f"samples must be a positive integer, got {n}"):
+            SweepConfig(ProblemSpec((3, 2, 3)), samples=n)
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(GeomflowError, match="scale must be a finite non-negative number"):
+            init_gaussian(jax.random.key(0), architecture((3, 2)), scale=bad)
+    with pytest.raises(GeomflowError, match="loss_star must be a finite number"):
+        SweepConfig(ProblemSpec((3, 2, 3)), samples=4, loss_star=float("nan"))

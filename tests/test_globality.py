@@ -48,3 +48,22 @@ def test_resolve_local_minima_splits_every_local_min(perturbed_sweep):
     assert out["samples"] == n_local
     assert out["global_min"] + out["non_global_local_min"] + out["unresolved"] == n_local
     assert out["unresolved"] == 0
+
+
+def test_python_api_and_cli_give_the_same_tally_with_ed_globality(perturbed_sweep, capsys,
+                                                                    monkeypatch, tmp_path):
+    """Must-show 4: `run_flow_sweep` resolves ED globality itself, so it and
+    `geomflow flow --json` agree for `--widths 3,1,3 --loss perturbed`."""
+    import json
+
+    from geomflow.cli import main
+
+    monkeypatch.setenv("GEOMFLOW_CACHE", str(tmp_path))
+    api = perturbed_sweep.summary()
+    assert "ed_globality" in api and api["ed_globality"]["samples"] == api["tally"]["local_min"]
+    rc = main(["flow", "--widths", "3,1,3", "--loss", "perturbed", "--samples", "12", "--seed", "0",
+               "--json"])
+    assert rc == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["tally"] == api["tally"]
+    assert cli["ed_globality"] == api["ed_globality"]

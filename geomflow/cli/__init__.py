@@ -92,13 +92,9 @@ def setup_jax(precision: str = "float64") -> None:
     import jax
 
     jax.config.update("jax_enable_x64", precision == "float64")
-    cache = os.environ.get("GEOMFLOW_CACHE", os.path.expanduser("~/.cache/geomflow/jax"))
-    try:
-        os.makedirs(cache, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-    except Exception:  # a read-only home must not break the CLI
-        pass
+    from .._cache import enable_compile_cache
+
+    enable_compile_cache()
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ _OPTIONS = {
     "init_scale": "init_scale", "data": "data", "n_data": "n_data", "noise": "noise",
     "method": "method", "solver": "solver", "out": "out", "precision": "precision",
     "chunk_size": "chunk_size", "pool_size": "pool_size", "round_steps": "round_steps",
-    "devices": "n_devices", "shard": "shard",
+    "devices": "n_devices", "shard": "shard", "model": "model", "block_width": "block_width",
+    "loss_star": "loss_star",
 }
-_TOLERANCES = ("grad", "rtol", "atol", "t_max", "max_steps", "learning_rate")
+_TOLERANCES = ("grad", "rtol", "atol", "t_max", "max_steps", "learning_rate", "drift_tol")
 
 
 def register(sub) -> None:
@@ -23,6 +24,16 @@ def register(sub) -> None:
         "balance-invariant drift and per-sample records. Options override --config FILE.toml.",
     )
     p.add_argument("--widths", help="comma-separated widths d_0,…,d_h, e.g. 3,2,2,3")
+    p.add_argument("--model", help="what is trained: linear (default, from --widths) or "
+                   "lcn:K1,…,Kh (1-D stride-1 linear convolutional network with filter sizes K_i)")
+    p.add_argument("--loss-star", type=float, dest="loss_star",
+                   help="the global minimum value L* if you know it (decides global vs non-global)")
+    p.add_argument("--no-bad-minima", action="store_true", dest="no_bad_minima",
+                   help="claim that every local minimum is global (e.g. a convex loss on a "
+                   "filling model)")
+    p.add_argument("--block-width", type=int, dest="block_width",
+                   help="lanes per block of the batch-last integrators (default: the backend's, "
+                   "CPU 128/32, GPU one block per pool)")
     p.add_argument("--samples", type=int, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, help="sweep seed (default 0)")
     p.add_argument("--loss", choices=("quadratic", "perturbed"))
@@ -82,6 +93,8 @@ def build_config(args):
             d[key] = v
     if isinstance(d.get("widths"), str):
         d["widths"] = parse_widths(d["widths"])
+    if "widths" not in d and "model" in d:
+        d["widths"] = (1, 1)  # replaced by the model's end-to-end shape
     if "widths" not in d:
         raise GeomflowError("--widths is required (e.g. --widths 3,2,2,3), or give it in --config")
     if isinstance(d.get("shard"), str):
@@ -93,6 +106,10 @@ def build_config(args):
             tols[t] = int(v) if t == "max_steps" else v
     d["tolerances"] = tols
     d.setdefault("samples", 1000)
+    if getattr(args, "no_bad_minima", False):
+        d["no_bad_minima"] = True
+    if getattr(args, "no_ed_globality", False):
+        d["ed_globality"] = False
     d["progress"] = bool(getattr(args, "progress", False)) or bool(d.get("progress", False))
     return SweepConfig.from_dict(d)
 
@@ -115,21 +132,21 @@ def run(args) -> int:
 
     res = run_flow_sweep(config)
     summary = res.summary()
-    arch_filling = min(config.spec.widths) == min(config.spec.widths[0], config.spec.widths[-1])
-    if config.spec.loss == "perturbed" and not arch_filling and not args.no_ed_globality:
-        from .._globality import resolve_local_minima
-
-        summary["ed_globality"] = resolve_local_minima(res)
     if args.json:
         emit_json(summary)
         return 0
     n = summary["samples"]
-    print(f"widths {','.join(map(str, config.spec.widths))}  samples {n}  method {config.method}"
+    what = (config.spec.model.spec_string() if config.spec.model is not None
+            else "widths " + ",".join(map(str, config.spec.widths)))
+    print(f"{what}  samples {n}  method {config.method}"
           f"  solver {config.solver}  precision {config.precision}")
     for k, v in summary["tally"].items():
         lo, hi = summary["fractions"][k]["wilson_95"]
         print(f"  {k:22s} {v:8d}  {v / max(n, 1):7.3%}  [{lo:.3%}, {hi:.3%}]")
-    print(f"max relative δ drift {summary['max_delta_drift']:.2e}   useful-work fraction "
+    print(f"max relative drift of the conserved quantities (δ) {summary['max_delta_drift']:.2e}"
+          f" (over drift_tol {summary['drift_tol']:.0e}: {summary['over_drift_bound']}, "
+          f"re-integrated: {summary['drift_retried']})")
+    print(f"useful-work fraction "
           f"{summary['useful_work_fraction']:.2f}   {summary['samples_per_s']:.1f} samples/s"
           f"   wall {summary['wall_s']:.1f}s")
     if "ed_globality" in summary:

@@ -1,13 +1,22 @@
-"""The batch-last kernels of solver "auto": each piece against an independent computation."""
+"""The integrators: each batch-last piece against an independent computation, and solver
+"auto" against diffrax."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from geomflow import _soa as S
-from geomflow._flow import FlowConfig, FlowTolerances, _flat_fns, run_batch, run_problems, solve_one
+from geomflow import _batchlast as S
+from geomflow._config import SOLVERS
+from geomflow._flow import FlowConfig, FlowTolerances, run_batch, run_problems, solve_one
 from geomflow._sampling import ProblemSpec, sample_problem
+from geomflow.integrators import (
+    TSIT5_STABILITY,
+    ldl_factor,
+    ldl_solve,
+    rosenbrock_step,
+    tsit5_step,
+)
 
 SPEC = ProblemSpec((3, 2, 2, 3))
 
@@ -21,14 +30,14 @@ def test_ldl_solves_and_flags_indefinite(rng):
     A = rng.normal(size=(9, 9, 6))
     M = np.einsum("ikb,jkb->ijb", A, A) + 0.1 * np.eye(9)[:, :, None]
     b = rng.normal(size=(9, 6))
-    L, D = S.ldl_factor(jnp.asarray(M))
-    x = S.ldl_solve((L, D), jnp.asarray(b))
+    L, D = ldl_factor(jnp.asarray(M))
+    x = ldl_solve((L, D), jnp.asarray(b))
     ref = np.stack([np.linalg.solve(M[:, :, i], b[:, i]) for i in range(6)], -1)
     np.testing.assert_allclose(x, ref, rtol=1e-9, atol=1e-9)
     assert bool(jnp.all(D > 0))
     indefinite = M.copy()
     indefinite[:, :, 2] -= 2 * np.linalg.eigvalsh(M[:, :, 2]).max() * np.eye(9)
-    _, D2 = S.ldl_factor(jnp.asarray(indefinite))
+    _, D2 = ldl_factor(jnp.asarray(indefinite))
     definite = np.asarray(jnp.all(D2 > 0, axis=0))
     assert not definite[2] and definite[[0, 1, 3, 4, 5]].all()
 
@@ -38,10 +47,12 @@ def test_ldl_solves_and_flags_indefinite(rng):
 def test_gradient_and_hessian_match_autodiff(widths, loss_kind):
     spec = ProblemSpec(widths, loss=loss_kind)
     loss, w0, ls, y = _batch(spec, 5)
-    data = S.prepare_loss(loss_kind, ls)
-    f, g_closed, _ = _flat_fns(spec)
-    g = S.from_soa(S.grad(spec.arch, y, data))
-    H = jnp.moveaxis(S.hessian(spec.arch, y, data), -1, 0)
+    model = spec.network
+    data = model.prepare(ls)
+    f = model.loss_value
+    g_closed = lambda v, lo: model.grad(v, model.prepare(lo))  # noqa: E731
+    g = S.from_soa(model.grad(y, data))
+    H = jnp.moveaxis(model.hessian(y, data), -1, 0)
     yl = S.from_soa(y)
     g_ref = jax.vmap(jax.grad(f))(yl, loss)
     H_ref = jax.vmap(jax.hessian(f))(yl, loss)
@@ -55,12 +66,12 @@ def test_tsit5_step_equals_diffrax_tsit5():
     import diffrax
 
     loss, w0, ls, y = _batch(SPEC, 4)
-    data = S.prepare_loss("quadratic", ls)
-    f = lambda v: -S.grad(SPEC.arch, v, data)  # noqa: E731
+    model = SPEC.network
+    data = model.prepare(ls)
+    f = lambda v: -model.grad(v, data)  # noqa: E731
     h = 1e-4  # gradients reach ~600 here: a stable explicit step
-    y1, _, err, _ = S.tsit5_step(f, y, f(y), jnp.full((4,), h))
-    _, g_closed, _ = _flat_fns(SPEC)
-    term = diffrax.ODETerm(lambda t, v, a: -g_closed(v, a))
+    y1, _, err, _ = tsit5_step(f, y, f(y), jnp.full((4,), h))
+    term = diffrax.ODETerm(lambda t, v, a: -model.grad(v, model.prepare(a)))
     solver = diffrax.Tsit5()
 
     def ref(v, a):
@@ -93,21 +104,21 @@ def _observed_order(step, ns=(16, 32, 64)):
             y = one(f, hess, y, h)
         return y
 
-    ref = run(2048, lambda f, hs, y, h: S.tsit5_step(f, y, f(y), h)[0])
+    ref = run(2048, lambda f, hs, y, h: tsit5_step(f, y, f(y), h)[0])
     errs = [float(jnp.abs(run(n, step) - ref).max()) for n in ns]
     return np.log2(errs[-2] / errs[-1])
 
 
 @pytest.mark.parametrize("method,order", [("rodas4", 4), ("rodas5p", 5)])
 def test_rosenbrock_convergence_order(method, order):
-    p = _observed_order(lambda f, hs, y, h: S.rosenbrock_step(f, hs, y, f(y), h, method)[0])
+    p = _observed_order(lambda f, hs, y, h: rosenbrock_step(f, hs, y, f(y), h, method)[0])
     assert order - 0.4 < p < order + 1.0, p
 
 
 def test_tsit5_order_and_stability_boundary():
-    p = _observed_order(lambda f, hs, y, h: S.tsit5_step(f, y, f(y), h)[0], ns=(8, 16, 32))
+    p = _observed_order(lambda f, hs, y, h: tsit5_step(f, y, f(y), h)[0], ns=(8, 16, 32))
     assert 4.6 < p < 6.5, p
-    assert 3.4 < S.TSIT5_STABILITY < 3.6  # |R(z)| = 1 on the negative real axis
+    assert 3.4 < TSIT5_STABILITY < 3.6  # |R(z)| = 1 on the negative real axis
 
 
 def test_rosenbrock_is_l_stable_on_a_very_stiff_mode():
@@ -116,7 +127,7 @@ def test_rosenbrock_is_l_stable_on_a_very_stiff_mode():
     hess = lambda y: lam * jnp.ones((1, 1) + y.shape[1:])  # noqa: E731
     y0 = jnp.ones((1, 1))
     for method in ("rodas4", "rodas5p"):
-        y1, _ = S.rosenbrock_step(f, hess, y0, f(y0), jnp.ones((1,)), method)
+        y1, _ = rosenbrock_step(f, hess, y0, f(y0), jnp.ones((1,)), method)
         assert abs(float(y1[0, 0])) < 1e-6, method
 
 
@@ -167,3 +178,72 @@ def test_hadamard_and_custom_losses_run_through_the_default_engine(rng):
         assert (rec["status"] == 0).all()
         assert {CLASS_NAMES[k] for k in rec["label"]} == {name}, convex
         assert rec["loss"].max() < 1e-20
+
+
+# ---------------------------------------------------------------------------------------------
+# One suite over every solver: the closed-form h = 2 trajectory, stopping, statuses, and
+# bit-identity across batch composition. Solvers whose compile dominates the default suite are
+# marked slow.
+
+_FAST = {"auto", "tsit5+rodas4", "tsit5+kvaerno5"}
+SOLVER_TABLE = [pytest.param(s, marks=() if s in _FAST else pytest.mark.slow) for s in SOLVERS]
+
+
+def _h2_problem(T_sigmas=(3.0, 2.0, 0.5), w0=0.01, n=3):
+    """MATH.md §5: h = 2, XXᵀ = I, balanced aligned start: μ = diag(w_i(t)),
+    w_i(t) = s_i / (1 + (s_i/w0 − 1) e^{−4 s_i t})."""
+    from geomflow._losses import QuadraticLoss
+
+    s = np.asarray(T_sigmas)
+    X = np.zeros((3, 10))
+    X[:, :3] = np.eye(3)
+    Y = np.zeros((3, 10))
+    Y[:, :3] = np.diag(s)
+    L = QuadraticLoss(jnp.asarray(np.stack([X] * n)), jnp.asarray(np.stack([Y] * n)))
+    W = tuple(jnp.asarray(np.stack([np.sqrt(w0) * np.eye(3)] * n)) for _ in range(2))
+    return s, w0, L, W
+
+
+@pytest.mark.parametrize("solver", SOLVER_TABLE)
+def test_every_solver_follows_the_closed_form_h2_flow(solver):
+    s, w0, L, W = _h2_problem()
+    T = 1.0
+    spec = ProblemSpec((3, 3, 3))
+    rec, _ = run_problems(spec, L, W, FlowTolerances(grad=0.0, t_max=T, rtol=1e-9, atol=1e-11),
+                          FlowConfig(solver=solver), pool_size=4)
+    assert (rec["status"] == 1).all()  # budget exhausted exactly at t_max (grad = 0 never stops)
+    np.testing.assert_allclose(rec["t"], T, rtol=1e-14)
+    expected = s / (1 + (s / w0 - 1) * np.exp(-4 * s * T))
+    np.testing.assert_allclose(rec["loss"], np.sum((expected - s) ** 2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", SOLVER_TABLE)
+def test_every_solver_stops_converged_and_is_batch_independent(solver):
+    cfg = FlowConfig(solver=solver)
+    tol = FlowTolerances()
+    spec = ProblemSpec((3, 3, 3))
+    a, _ = run_batch(spec, cfg, 5, np.arange(0, 6), tol, pool_size=8)
+    b, _ = run_batch(spec, cfg, 5, np.concatenate([np.arange(40, 50), np.arange(3, 6)]), tol, pool_size=8)
+    assert (a["status"] == 0).all()
+    for k in ("y", "t", "steps", "status"):
+        np.testing.assert_array_equal(a[k][3:6], b[k][10:13], err_msg=f"{solver}: {k}")
+
+
+def test_new_tolerances_or_data_do_not_recompile():
+    """The batched runner's kernels are compiled once per (model, config, shapes): new
+    tolerances and new data (same shapes) reuse them."""
+    from geomflow._finalise import _finalise_kernel
+    from geomflow._scheduler import Backend, kernel_spec, stage_kernels
+
+    spec = ProblemSpec((3, 2, 2, 3))
+    cfg = FlowConfig()
+    losses, w0 = jax.vmap(lambda i: sample_problem(spec, 11, i))(jnp.arange(4))
+    run_problems(spec, losses, w0)
+    back = Backend.for_platform()
+    kerns = [stage_kernels(kernel_spec(spec).network, cfg, k, 1, back.stage_lanes(k)) for k in range(2)]
+    fin = _finalise_kernel(kernel_spec(spec).network, cfg, False, None)
+    before = [(k.start._cache_size(), k.advance._cache_size()) for k in kerns] + [fin._cache_size()]
+    losses2, w02 = jax.vmap(lambda i: sample_problem(spec, 12, i))(jnp.arange(4))
+    run_problems(spec, losses2, w02, FlowTolerances(grad=2e-9, rtol=3e-8, atol=2e-10, t_max=5e3))
+    after = [(k.start._cache_size(), k.advance._cache_size()) for k in kerns] + [fin._cache_size()]
+    assert before == after and all(x for pair in before[:2] for x in pair)
