@@ -266,7 +266,7 @@ class SweepResult:
         Examples:
             >>> cfg = SweepConfig(ProblemSpec((2, 2, 2), data="whitened"), samples=4)
             >>> df = run_flow_sweep(cfg).to_pandas()
-            >>> len(df), (df["category"] == "global_min").sum()
+            >>> len(df), int((df["category"] == "global_min").sum())
             (4, 4)
         """
         import pandas as pd

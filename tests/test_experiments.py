@@ -220,10 +220,13 @@ def test_claim4_bad_minima_tiny(tmp_path):
 
 
 def test_claim4_weight_conversion():
-    m4 = load("claim4_bad_minima")
+    """claim4 converts geomflow's row-major weighting with the library's `row_to_column_weight`:
+    the quadratic form it gives on column-major vec(D) is ‖A·vec_row(D)‖²."""
+    import geomflow as gf
+
     rng = np.random.default_rng(3)
     A = rng.standard_normal((6, 6))
-    W = m4.row_to_col_weight(A, 2, 3)
+    W = gf.row_to_column_weight(A, 2, 3)
     for _ in range(5):
         D = rng.standard_normal((2, 3))
         v = D.T.reshape(-1)  # column-major vec

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 
 from ._base import Vmapped
@@ -36,7 +37,10 @@ class OptaxMethod(MemberIntegrator):
         import optax
 
         g = model.grad(s.y, model.prepare(loss))
-        updates, ostate = self._optimiser(tol.learning_rate).update(g, s.solver_state, s.y)
+        # optax mixes Python floats with its int32 step count (`decay**count`): standard promotion
+        # here, so the method also runs under a caller's `jax_numpy_dtype_promotion="strict"`.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, ostate = self._optimiser(tol.learning_rate).update(g, s.solver_state, s.y)
         y = optax.apply_updates(s.y, updates)
         return s._replace(y=y, t=s.t + tol.learning_rate, solver_state=ostate,
                           accepted=s.accepted + 1), jnp.asarray(True)
