@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from geomflow import _dimensions as dm, _finite_field as ff
+from geomflow import _dimensions as dm, _finite_field as ff, _zero_hessian_pieces as zh
 
 # --- the baseline: the three eliminations (and the limb product) of geomflow/_dimensions.py
 # before python-flint, verbatim.
@@ -143,8 +143,8 @@ def main(argv=None):
           f"old {t_old:.3f} s, flint {t_new:.3f} s, ratio {t_old / t_new:.1f}x")
 
     widths = tuple(int(x) for x in args.widths.split(","))
-    pieces = dm.zero_hessian_pieces(widths)[: args.pieces]
-    g = lambda: [dm.piece_delta_dim_exact(pc, seed=i) for i, pc in enumerate(pieces)]  # noqa: E731
+    pieces = zh.zero_hessian_pieces(widths)[: args.pieces]
+    g = lambda: [zh.piece_delta_dim_exact(pc, seed=i) for i, pc in enumerate(pieces)]  # noqa: E731
     r_old, t_old = _with("old", g)
     r_new, t_new = _with("flint", g)
     assert r_old == r_new

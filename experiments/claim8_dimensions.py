@@ -176,7 +176,7 @@ def run(args) -> dict:
     if args.size == "full":
         return run_full(args)
     try:
-        from geomflow._dimensions import dims_sweep
+        from geomflow import dims_sweep
     except ImportError as exc:
         raise SystemExit(f"claim 8 needs the dimensions engine geomflow._dimensions (issue 5): {exc}")
 

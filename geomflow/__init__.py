@@ -24,7 +24,12 @@ from . import (
     models as models,
 )
 from ._cache import cache_dir as cache_dir, enable_compile_cache as enable_compile_cache
-from ._conjecture2 import conjecture2_cell as conjecture2_cell
+from ._conjecture2 import (
+    DimsReport as DimsReport,
+    conjecture2_cell as conjecture2_cell,
+    delta_H_dims as delta_H_dims,
+    dims_sweep as dims_sweep,
+)
 from ._conservation_laws import (
     ConservationReport as ConservationReport,
     conservation_law_count as conservation_law_count,
@@ -51,20 +56,12 @@ from ._critical import (
     product_jacobian_rank as product_jacobian_rank,
 )
 from ._dimensions import (
-    DimsReport as DimsReport,
-    Piece as Piece,
     RankReport as RankReport,
-    delta_H_dims as delta_H_dims,
     delta_image_dim as delta_image_dim,
     delta_image_dim_exact as delta_image_dim_exact,
     delta_jacobian as delta_jacobian,
-    dims_sweep as dims_sweep,
     numerical_rank as numerical_rank,
-    piece_delta_dims as piece_delta_dims,
     rank_mod_p as rank_mod_p,
-    sample_piece_point as sample_piece_point,
-    zero_hessian_check as zero_hessian_check,
-    zero_hessian_pieces as zero_hessian_pieces,
 )
 from ._errors import GeomflowError as GeomflowError
 from ._fibre_paths import (
@@ -204,6 +201,13 @@ from ._sweep import (
     shard_range as shard_range,
     tally as tally,
     wilson_interval as wilson_interval,
+)
+from ._zero_hessian_pieces import (
+    Piece as Piece,
+    piece_delta_dims as piece_delta_dims,
+    sample_piece_point as sample_piece_point,
+    zero_hessian_check as zero_hessian_check,
+    zero_hessian_pieces as zero_hessian_pieces,
 )
 from .integrators import (
     ldl_factor as ldl_factor,

@@ -18,15 +18,171 @@ what a table at paper size needs:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from . import _dimensions as dm
+from . import _dimensions as dm, _zero_hessian_pieces as zh
+from ._dimensions import DEFAULT_RTOL, delta_image_dim
 from ._finite_field import PRIME, SECOND_PRIME
+from ._networks import architecture
+from ._zero_hessian_pieces import (
+    Piece,
+    _expand,
+    piece_delta_dims,
+    random_data_matrix,
+    zero_hessian_pieces,
+)
 
 PRIMES = (PRIME, SECOND_PRIME)
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+
+
+@dataclasses.dataclass(frozen=True)
+class DimsReport:
+    """`dim im δ` against `dim δ(H_{X,Y})` for one architecture.
+
+    **Attributes:**
+
+    - `widths`.
+    - `dim_im_delta`, `im_delta_gap`: the generic rank of `Dδ` and its singular-value gap.
+    - `dim_delta_H`: `max` over the pieces of `dim δ(piece)`; `None` when `H = ∅` (`h ≤ 2`).
+    - `attaining`: the pieces attaining the maximum (all of them, or the first one found when
+      `stop_at_full` cut the search short).
+    - `best_by_kind`: `{"three-block": max, "data": max}` over the pieces evaluated of each kind
+      (`None` for a kind with no piece evaluated).
+    - `min_piece_gap`: the smallest singular-value gap over all pieces' rank decisions.
+    - `num_pieces`, `num_three_block`, `num_data`: how many pieces were evaluated.
+    - `condition_holds`: `dim_delta_H < dim_im_delta` (True when `H = ∅`).
+    - `complete`: whether every piece was evaluated (False only with `stop_at_full`).
+    """
+
+    widths: tuple[int, ...]
+    dim_im_delta: int
+    im_delta_gap: float
+    dim_delta_H: int | None
+    attaining: tuple[Piece, ...]
+    best_by_kind: dict
+    min_piece_gap: float
+    num_pieces: int
+    num_three_block: int
+    num_data: int
+    condition_holds: bool
+    complete: bool
+
+    def to_dict(self) -> dict:
+        """JSON-ready (gaps that are infinite, i.e. nothing below the threshold, become None)."""
+        att = self.attaining
+        fin = lambda x: None if x is None or x == float("inf") else float(x)  # noqa: E731
+        return {
+            "widths": list(self.widths),
+            "dim_im_delta": self.dim_im_delta,
+            "im_delta_gap": fin(self.im_delta_gap),
+            "dim_delta_H": self.dim_delta_H,
+            "condition_holds": self.condition_holds,
+            "attaining_piece": att[0].to_dict() if att else None,
+            "num_attaining": len(att),
+            "attaining_kinds": sorted({p.kind for p in att}),
+            "attaining_cuts": sorted({tuple(p.cuts) for p in att}),
+            "dim_delta_H_three_block": self.best_by_kind.get("three-block"),
+            "dim_delta_H_data": self.best_by_kind.get("data"),
+            "min_piece_gap": fin(self.min_piece_gap),
+            "num_pieces": self.num_pieces,
+            "num_three_block": self.num_three_block,
+            "num_data": self.num_data,
+            "complete": self.complete,
+        }
+
+
+def _generic_first(pieces: list[Piece]) -> list[Piece]:
+    """Order pieces by decreasing total rank of the partial products (a proxy for orbit size),
+    so that the search meets the big pieces first."""
+
+    def score(pc):
+        ex = _expand(pc.threads)
+        return -sum((e - s) * (e - s + 1) // 2 for s, e in ex)
+
+    return sorted(pieces, key=score)
+
+
+def delta_H_dims(
+    widths, *, seed: int = 0, stop_at_full: bool = False, rtol: float = DEFAULT_RTOL, chunk: int = 2048
+) -> DimsReport:
+    """Compare `dim δ(H_{X,Y})` with `dim im δ` for one architecture and one random `Q = YXᵀ`.
+
+    Enumerates all pieces of `H` ([`zero_hessian_pieces`][]; complete for generic data), takes
+    `dim δ(piece)` for each at a random point, and returns the maximum with the pieces attaining
+    it. With `stop_at_full=True` the search stops at the first piece with
+    `dim δ(piece) = dim im δ` (the maximum possible; saves time where the condition fails).
+
+    **Returns:** a [`DimsReport`][].
+
+    Examples:
+        >>> rep = delta_H_dims((1, 1, 1, 1, 1))   # n = 1: H = {three coordinates zero}
+        >>> rep.dim_im_delta, rep.dim_delta_H, rep.condition_holds
+        (3, 1, True)
+    """
+    arch = architecture(widths)
+    im = delta_image_dim(arch.widths, seed=seed, rtol=rtol)
+    pieces = _generic_first(zero_hessian_pieces(arch.widths, seed=seed))
+    rng = np.random.default_rng(seed + 1)
+    Q = random_data_matrix(rng, arch.widths)
+    best, attaining, min_gap = None, [], float("inf")
+    by_kind: dict = {"three-block": None, "data": None}
+    complete = True
+    for start in range(0, len(pieces), chunk):
+        batch = pieces[start : start + chunk]
+        reps = piece_delta_dims(batch, Q=Q, seed=seed + 2 + start, rtol=rtol, chunk=chunk)
+        for pc, rep in zip(batch, reps):
+            min_gap = min(min_gap, rep.gap)
+            if by_kind[pc.kind] is None or rep.rank > by_kind[pc.kind]:
+                by_kind[pc.kind] = rep.rank
+            if best is None or rep.rank > best:
+                best, attaining = rep.rank, [pc]
+            elif rep.rank == best:
+                attaining.append(pc)
+        if stop_at_full and best is not None and best >= im.rank:
+            complete = start + chunk >= len(pieces)
+            break
+    return DimsReport(
+        widths=arch.widths,
+        dim_im_delta=im.rank,
+        im_delta_gap=im.gap,
+        dim_delta_H=best,
+        attaining=tuple(attaining),
+        best_by_kind=by_kind,
+        min_piece_gap=min_gap,
+        num_pieces=len(pieces),
+        num_three_block=sum(p.kind == "three-block" for p in pieces),
+        num_data=sum(p.kind == "data" for p in pieces),
+        condition_holds=best is None or best < im.rank,
+        complete=complete,
+    )
+
+
+def dims_sweep(ns: Sequence[int], depths: Sequence[int], *, seed: int = 0, stop_at_full: bool = True) -> dict:
+    """The table `dim δ(H) / dim im δ` for constant widths `n` and depths `h`, and the first
+    depth per `n` where `dim δ(H) < dim im δ` fails.
+
+    **Returns:** `{"rows": [DimsReport.to_dict(), …], "first_failing_depth": {n: h or None}}`.
+    """
+    rows, first = [], {}
+    for n in ns:
+        first[n] = None
+        for h in depths:
+            rep = delta_H_dims((n,) * (h + 1), seed=seed, stop_at_full=stop_at_full)
+            d = rep.to_dict()
+            d.update(n=n, h=h)
+            rows.append(d)
+            if not rep.condition_holds and first[n] is None:
+                first[n] = h
+    return {"rows": rows, "first_failing_depth": first}
+
 
 
 def insert_vertex(piece_or_threads, v: int, widths=None):
@@ -44,7 +200,7 @@ def insert_vertex(piece_or_threads, v: int, widths=None):
         >>> insert_vertex(((0, 0, 1), (1, 2, 1)), 1, widths=(1, 1, 1))
         ((1, 1, 1, 1), ((0, 0, 1), (1, 3, 1)))
     """
-    if isinstance(piece_or_threads, dm.Piece):
+    if isinstance(piece_or_threads, zh.Piece):
         widths, threads = piece_or_threads.widths, piece_or_threads.threads
     else:
         threads = piece_or_threads
@@ -70,15 +226,15 @@ def extension_candidates(pieces: Sequence, widths) -> list:
             if w != widths or th in seen:
                 continue
             seen.add(th)
-            cand = dm.classify_threads(widths, th)
-            if cand is None or (cand.kind == "data" and not dm._pattern_full_rank(cand, rng)):
+            cand = zh.classify_threads(widths, th)
+            if cand is None or (cand.kind == "data" and not zh._pattern_full_rank(cand, rng)):
                 continue
             out.append(cand)
     return out
 
 
 def _exact_piece(pc, seed: int, primes) -> list[int | None]:
-    return [dm.piece_delta_dim_exact(pc, seed=seed, p=p) for p in primes]
+    return [zh.piece_delta_dim_exact(pc, seed=seed, p=p) for p in primes]
 
 
 def conjecture2_cell(
@@ -122,8 +278,8 @@ def conjecture2_cell(
     cands = extension_candidates(previous_attaining, arch_w) if previous_attaining else []
     full = []
     if cands:
-        Q = dm.random_data_matrix(np.random.default_rng(seed + 1), arch_w)
-        reps = dm.piece_delta_dims(cands, Q=Q, seed=seed + 2)
+        Q = zh.random_data_matrix(np.random.default_rng(seed + 1), arch_w)
+        reps = zh.piece_delta_dims(cands, Q=Q, seed=seed + 2)
         full = [(pc, r) for pc, r in zip(cands, reps) if r.rank >= im.rank]
     if full:
         attaining = [pc for pc, _ in full]
@@ -136,7 +292,7 @@ def conjecture2_cell(
             num_pieces=None,
         )
     else:
-        rep = dm.delta_H_dims(arch_w, seed=seed, stop_at_full=True)
+        rep = delta_H_dims(arch_w, seed=seed, stop_at_full=True)
         row.update(rep.to_dict())
         row.update(search="enumeration", num_candidates=len(cands))
         attaining = list(rep.attaining)
@@ -154,9 +310,9 @@ def conjecture2_cell(
     if row["dim_delta_H"] is None:
         row["exact_max_all_pieces"] = None
     elif holds:
-        pieces = dm.zero_hessian_pieces(arch_w, seed=seed)
+        pieces = zh.zero_hessian_pieces(arch_w, seed=seed)
         if len(pieces) <= exact_all_limit:
-            vals = [dm.piece_delta_dim_exact(pc, seed=seed + 7 + i, p=primes[0]) for i, pc in enumerate(pieces)]
+            vals = [zh.piece_delta_dim_exact(pc, seed=seed + 7 + i, p=primes[0]) for i, pc in enumerate(pieces)]
             got = [v for v in vals if v is not None]  # None: data pieces with d_0 ≠ d_h
             row["exact_max_all_pieces"] = max(got) if got else None
             row["exact_pieces_checked"] = len(got)
@@ -179,7 +335,7 @@ def pieces_from_threads(widths, thread_lists) -> list:
     """The [`Piece`][]s of the given thread classes (as stored in a cell's `attaining`)."""
     out = []
     for th in thread_lists:
-        pc = dm.classify_threads(tuple(widths), tuple(tuple(t) for t in th))
+        pc = zh.classify_threads(tuple(widths), tuple(tuple(t) for t in th))
         if pc is not None:
             out.append(pc)
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from geomflow import _conjecture2 as c2, _dimensions as dm
+from geomflow import _conjecture2 as c2, _dimensions as dm, _zero_hessian_pieces as zh
 
 
 def test_insert_vertex_by_hand():
@@ -24,20 +24,20 @@ def test_insert_vertex_by_hand():
 def test_extension_search_decides_like_enumeration(n, h):
     """Where the condition fails, the candidates from depth h−1 reach dim im δ, as the complete
     enumeration does (dim δ(H) = dim im δ there: TABLE of test_dimensions)."""
-    prev = dm.delta_H_dims((n,) * h, stop_at_full=False)
+    prev = c2.delta_H_dims((n,) * h, stop_at_full=False)
     cell = c2.conjecture2_cell((n,) * (h + 1), previous_attaining=prev.attaining)
-    full = dm.delta_H_dims((n,) * (h + 1), stop_at_full=True)
+    full = c2.delta_H_dims((n,) * (h + 1), stop_at_full=True)
     assert cell["search"] == "extension"
     assert cell["dim_delta_H"] == full.dim_delta_H == full.dim_im_delta
     assert not cell["condition_holds"] and cell["exact_confirms"]
     # the extension's attaining piece is a piece of the complete enumeration
-    all_threads = {pc.threads for pc in dm.zero_hessian_pieces((n,) * (h + 1))}
+    all_threads = {pc.threads for pc in zh.zero_hessian_pieces((n,) * (h + 1))}
     assert tuple(tuple(t) for t in cell["attaining"][0]) in all_threads
 
 
 def test_holding_cell_exact_over_all_pieces():
     cell = c2.conjecture2_cell((3, 2, 3, 2, 3))
-    rep = dm.delta_H_dims((3, 2, 3, 2, 3))
+    rep = c2.delta_H_dims((3, 2, 3, 2, 3))
     assert cell["search"] == "enumeration"
     assert (cell["dim_delta_H"], cell["condition_holds"]) == (rep.dim_delta_H, rep.condition_holds)
     assert cell["exact_max_all_pieces"] == rep.dim_delta_H

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from geomflow import _dimensions as dm
+from geomflow import _conjecture2 as c2, _dimensions as dm, _zero_hessian_pieces as zh
 from geomflow._errors import GeomflowError
 from geomflow._invariants import balance_invariants
 
@@ -141,10 +141,10 @@ def test_scalar_network_closed_form(h):
     u = (w_i²) ≥ 0, δ is linear in u with kernel (1, …, 1), so δ(H) has dimension h − 3, and the
     thread classes of H are the zero patterns with ≥ 3 zeros."""
     widths = (1,) * (h + 1)
-    pieces = dm.zero_hessian_pieces(widths)
+    pieces = zh.zero_hessian_pieces(widths)
     expected = sum(1 for k in range(3, h + 1) for _ in itertools.combinations(range(h), k))
     assert len(pieces) == expected
-    rep = dm.delta_H_dims(widths)
+    rep = c2.delta_H_dims(widths)
     assert rep.dim_im_delta == h - 1
     assert rep.dim_delta_H == (None if h == 2 else h - 3)
     assert rep.condition_holds
@@ -154,11 +154,11 @@ def test_scalar_network_closed_form(h):
 def test_depth_two_and_three(n):
     """h = 2: the pair (1, 2) needs YXᵀ = 0, so H = ∅. h = 3, square, Q invertible: (1, 3) forces
     W_2 = 0; then (1, 2) and (2, 3) force W_3ᵀQ = 0 and QW_1ᵀ = 0, so H = {0}."""
-    assert dm.zero_hessian_pieces((n,) * 3) == []
-    pieces = dm.zero_hessian_pieces((n,) * 4)
+    assert zh.zero_hessian_pieces((n,) * 3) == []
+    pieces = zh.zero_hessian_pieces((n,) * 4)
     assert len(pieces) == 1
     assert all(s == e for s, e, _ in pieces[0].threads)  # all layers zero
-    assert dm.delta_H_dims((n,) * 4).dim_delta_H == 0
+    assert c2.delta_H_dims((n,) * 4).dim_delta_H == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,12 +170,12 @@ HESSIAN_CASES = [(2, 2, 2, 2, 2, 2), (2, 3, 2, 2, 3), (3, 2, 2, 1, 2)]
 @pytest.mark.parametrize("widths", HESSIAN_CASES)
 def test_pieces_are_zero_hessian_critical_points(widths):
     rng = np.random.default_rng(1)
-    Q = dm.random_data_matrix(rng, widths)
-    pieces = dm.zero_hessian_pieces(widths)
+    Q = zh.random_data_matrix(rng, widths)
+    pieces = zh.zero_hessian_pieces(widths)
     assert pieces
     for i, pc in enumerate(pieces):
-        pt = dm.sample_piece_point(pc, seed=i, Q=Q)
-        g, H = dm.zero_hessian_check(widths, pt.weights, Q)
+        pt = zh.sample_piece_point(pc, seed=i, Q=Q)
+        g, H = zh.zero_hessian_check(widths, pt.weights, Q)
         assert g < 1e-10 and H < 1e-10, pc.describe()
         assert in_H_direct(pt.weights, Q), pc.describe()
 
@@ -186,21 +186,21 @@ def test_thread_classes_outside_H_have_nonzero_hessian(widths):
     a three-block piece has, at a generic point of its orbit (no data condition imposed), a
     nonzero Hessian; and every data piece needs each of its data zeros."""
     rng = np.random.default_rng(2)
-    Q = dm.random_data_matrix(rng, widths)
-    for j, th in enumerate(dm.thread_decompositions(widths)):
-        pc = dm.classify_threads(widths, th)
+    Q = zh.random_data_matrix(rng, widths)
+    for j, th in enumerate(zh.thread_decompositions(widths)):
+        pc = zh.classify_threads(widths, th)
         if pc is not None and pc.kind == "three-block":
             continue
-        free = dm.Piece(tuple(widths), th, "three-block", (0, 0))  # the whole orbit
-        pt = dm.sample_piece_point(free, seed=j, Q=Q)
-        _, H = dm.zero_hessian_check(widths, pt.weights, Q)
+        free = zh.Piece(tuple(widths), th, "three-block", (0, 0))  # the whole orbit
+        pt = zh.sample_piece_point(free, seed=j, Q=Q)
+        _, H = zh.zero_hessian_check(widths, pt.weights, Q)
         assert H > 1e-6, th
         assert not in_H_direct(pt.weights, Q)
-    for j, pc in enumerate(dm.zero_hessian_pieces(widths)):
+    for j, pc in enumerate(zh.zero_hessian_pieces(widths)):
         for k in range(len(pc.data_zeros)):
             weaker = dataclasses.replace(pc, data_zeros=pc.data_zeros[:k] + pc.data_zeros[k + 1 :])
-            pt = dm.sample_piece_point(weaker, seed=j, Q=Q)
-            assert dm.zero_hessian_check(widths, pt.weights, Q)[1] > 1e-6
+            pt = zh.sample_piece_point(weaker, seed=j, Q=Q)
+            assert zh.zero_hessian_check(widths, pt.weights, Q)[1] > 1e-6
 
 
 def _nilpotent_threads(n, h):
@@ -219,10 +219,10 @@ def test_nilpotent_shift(n, h):
     decided three ways that must agree: autodiff Hessian, (A)/(B) directly, the thread class."""
     N = np.diag(np.ones(n - 1), -1)
     ws = [N] * h
-    Q = dm.random_data_matrix(np.random.default_rng(3), (n,) * (h + 1))
-    g, H = dm.zero_hessian_check((n,) * (h + 1), ws, Q)
+    Q = zh.random_data_matrix(np.random.default_rng(3), (n,) * (h + 1))
+    g, H = zh.zero_hessian_check((n,) * (h + 1), ws, Q)
     assert (g < 1e-12) == (h >= 2 * n)
-    pc = dm.classify_threads((n,) * (h + 1), _nilpotent_threads(n, h))
+    pc = zh.classify_threads((n,) * (h + 1), _nilpotent_threads(n, h))
     by_threads = pc is not None and (
         pc.kind == "three-block"
         or all(np.allclose(_pp(ws, h, q + 1).T @ Q @ _pp(ws, p - 1, 1).T, 0) for p, q in pc.data_pairs)
@@ -237,12 +237,12 @@ def test_nilpotent_shift(n, h):
 
 @pytest.mark.parametrize("widths", [(2,) * 6, (3,) * 5, (2, 3, 2, 2, 3), (3, 2, 3, 2, 3)])
 def test_piece_dims_numerical_equal_exact(widths):
-    Q = dm.random_data_matrix(np.random.default_rng(4), widths)
-    pieces = dm.zero_hessian_pieces(widths)
-    reps = dm.piece_delta_dims(pieces, Q=Q)
+    Q = zh.random_data_matrix(np.random.default_rng(4), widths)
+    pieces = zh.zero_hessian_pieces(widths)
+    reps = zh.piece_delta_dims(pieces, Q=Q)
     checked = 0
     for pc, rep in zip(pieces, reps):
-        exact = dm.piece_delta_dim_exact(pc, seed=5)
+        exact = zh.piece_delta_dim_exact(pc, seed=5)
         if exact is None:  # data pieces with d_0 ≠ d_h
             continue
         assert rep.rank == exact, pc.describe()
@@ -255,11 +255,11 @@ def test_piece_tangent_is_tangent():
     """Moving a random data-piece point along its computed tangent keeps the data condition to
     second order (the tangent of the constraint set is right)."""
     widths = (2,) * 7
-    Q = dm.random_data_matrix(np.random.default_rng(6), widths)
-    pieces = [p for p in dm.zero_hessian_pieces(widths) if p.kind == "data"][:5]
+    Q = zh.random_data_matrix(np.random.default_rng(6), widths)
+    pieces = [p for p in zh.zero_hessian_pieces(widths) if p.kind == "data"][:5]
     for i, pc in enumerate(pieces):
-        pt = dm.sample_piece_point(pc, seed=i, Q=Q)
-        T = dm.piece_tangent(pc, pt)
+        pt = zh.sample_piece_point(pc, seed=i, Q=Q)
+        T = zh.piece_tangent(pc, pt)
         direction = T @ np.random.default_rng(i).standard_normal(T.shape[1])
         offs = np.cumsum([0] + [W.size for W in pt.weights])
         viol = []
@@ -287,15 +287,15 @@ FAST = [(1, 5), (2, 4), (2, 5), (2, 6), (3, 4), (3, 5)]
 
 def _exact_max(widths):
     """max over pieces of the exact rank over F_p (independent arithmetic)."""
-    pieces = dm.zero_hessian_pieces(widths)
-    vals = [dm.piece_delta_dim_exact(p, seed=11) for p in pieces]
+    pieces = zh.zero_hessian_pieces(widths)
+    vals = [zh.piece_delta_dim_exact(p, seed=11) for p in pieces]
     return max(vals) if vals else None
 
 
 @pytest.mark.parametrize("n,h", FAST)
 def test_table_fast_subset(n, h):
     widths = (n,) * (h + 1)
-    rep = dm.delta_H_dims(widths)
+    rep = c2.delta_H_dims(widths)
     im, dH = TABLE[(n, h)]
     assert (rep.dim_im_delta, rep.dim_delta_H) == (im, dH)
     assert dm.delta_image_dim_exact(widths) == im
@@ -312,7 +312,7 @@ def test_table_full_and_first_failing_depth(n):
     first = None
     for h in range(2, 9):
         widths = (n,) * (h + 1)
-        rep = dm.delta_H_dims(widths, stop_at_full=True)
+        rep = c2.delta_H_dims(widths, stop_at_full=True)
         im, dH = TABLE[(n, h)]
         assert rep.dim_im_delta == im == dm.delta_image_dim_exact(widths)
         assert rep.dim_delta_H == dH
@@ -321,7 +321,7 @@ def test_table_full_and_first_failing_depth(n):
                 assert _exact_max(widths) == dH
         else:
             first = first or h
-            assert any(dm.piece_delta_dim_exact(p, seed=12) == im for p in rep.attaining[:5])
+            assert any(zh.piece_delta_dim_exact(p, seed=12) == im for p in rep.attaining[:5])
     assert first == {1: None, 2: 7, 3: 7}[n]
 
 
@@ -329,8 +329,8 @@ def test_table_full_and_first_failing_depth(n):
 def test_three_block_pieces_alone_fail_later():
     """The data-independent (three-block) pieces alone reach dim im δ only at a larger depth
     than the data pieces for n = 2 (measured: 17 < 18 at h = 7, 21 = 21 at h = 8)."""
-    r7 = dm.delta_H_dims((2,) * 8)
-    r8 = dm.delta_H_dims((2,) * 9)
+    r7 = c2.delta_H_dims((2,) * 8)
+    r8 = c2.delta_H_dims((2,) * 9)
     assert r7.best_by_kind["three-block"] < r7.dim_im_delta == r7.best_by_kind["data"]
     assert r8.best_by_kind["three-block"] == r8.dim_im_delta
 

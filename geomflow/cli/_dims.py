@@ -49,7 +49,7 @@ def _parse_ints(text: str, what: str) -> list[int]:
 
 
 def run(args) -> int:
-    from .. import _dimensions as dm  # numpy only: no JAX needed for the ranks
+    from .. import _conjecture2 as c2  # numpy only
     from .._errors import GeomflowError
     from . import emit_json, parse_widths
 
@@ -57,7 +57,7 @@ def run(args) -> int:
         if not args.widths:
             raise GeomflowError("dims: --widths is required (e.g. --widths 2,2,2,2,2,2); "
                                 "or use 'geomflow dims sweep --n 1,2,3 --depths 2-8'")
-        rep = dm.delta_H_dims(parse_widths(args.widths), seed=args.seed, stop_at_full=False)
+        rep = c2.delta_H_dims(parse_widths(args.widths), seed=args.seed, stop_at_full=False)
         d = rep.to_dict()
         d["singular_value_gap"] = {"im_delta": d["im_delta_gap"], "pieces_min": d["min_piece_gap"]}
         if args.json:
@@ -81,7 +81,7 @@ def run(args) -> int:
 
     ns = _parse_ints(args.n, "--n")
     depths = _parse_ints(args.depths, "--depths")
-    out = dm.dims_sweep(ns, depths, seed=args.seed, stop_at_full=not args.exhaustive)
+    out = c2.dims_sweep(ns, depths, seed=args.seed, stop_at_full=not args.exhaustive)
     if args.json:
         emit_json(out)
         return 0
