@@ -103,19 +103,21 @@ def old_nullspace_mod_p(A, p):
 
 
 def _with(impl, fn, *args, **kw):
-    """Run `fn` with `_dimensions`' F_p primitives swapped for `impl` ("old" or "flint")."""
+    """Run `fn` with the F_p primitives of `_dimensions` and `_zero_hessian_pieces` swapped for
+    `impl` ("old" or "flint")."""
     names = ("rank_mod_p", "inv_mod_p", "matmul_mod_p", "nullspace_mod_p")
-    saved = {k: getattr(dm, k) for k in names}
+    mods = [m for m in (dm, zh) if any(hasattr(m, k) for k in names)]
+    saved = {(m, k): getattr(m, k) for m in mods for k in names if hasattr(m, k)}
     if impl == "old":
-        for k in names:
-            setattr(dm, k, globals()["old_" + k])
+        for m, k in saved:
+            setattr(m, k, globals()["old_" + k])
     try:
         t = time.perf_counter()
         out = fn(*args, **kw)
         return out, time.perf_counter() - t
     finally:
-        for k, v in saved.items():
-            setattr(dm, k, v)
+        for (m, k), v in saved.items():
+            setattr(m, k, v)
 
 
 def main(argv=None):
