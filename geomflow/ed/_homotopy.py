@@ -95,6 +95,32 @@ def _kernels(system, predictor: str = "taylor3"):
     rk_c = jnp.array([0.0, 0.5, 0.5, 1.0, 1.0, 1.0])
     rk_b = jnp.array([1.0, 2.0, 2.0, 1.0, 0.0, 0.0]) / 6.0
 
+    def accept(state, y2, t1, h, n1, n2, exponent):
+        """Accept or reject a predicted-and-corrected step; the next step size and status.
+
+        Accepted iff finite, the first correction `n1` is within `PREDICTOR_TOL` of the path and
+        the second contracts; the step grows by `0.8·(n1/tol)^exponent` (clipped to [1, 2]) or
+        halves."""
+        y, t, dt, status, nsteps = state
+        scale = jnp.linalg.norm(y) + 1e-300
+        finite = jnp.all(jnp.isfinite(y2)) & jnp.isfinite(n1) & jnp.isfinite(n2)
+        ok = finite & (n1 <= PREDICTOR_TOL * scale) & (n2 <= CONTRACTION * n1 + NEWTON_FLOOR * scale)
+        ratio = jnp.maximum(n1 / (PREDICTOR_TOL * scale), 1e-6)
+        grow = jnp.clip(0.8 * ratio ** exponent, 1.0, 2.0)
+        new_y = jnp.where(ok, y2, y)
+        new_t = jnp.where(ok, t1, t)
+        new_dt = jnp.where(ok, dt * grow, 0.5 * h)
+        new_status = jnp.where(
+            ok & (new_t >= 1.0),
+            DONE,
+            jnp.where(
+                new_dt < MIN_STEP,
+                TOO_SMALL_STEP,
+                jnp.where(jnp.linalg.norm(new_y) > DIVERGED_NORM, DIVERGED, RUNNING),
+            ),
+        )
+        return (new_y, new_t, new_dt, new_status, nsteps + 1)
+
     def step(state, P, ch):
         y, t, dt, status, nsteps = state
         h = jnp.minimum(dt, 1.0 - t)
@@ -123,24 +149,7 @@ def _kernels(system, predictor: str = "taylor3"):
         z = jnp.zeros((), y.real.dtype)
         (_, _, y2, n1, n2), _ = lax.scan(stage, (jnp.zeros_like(y), jnp.zeros_like(y), y, z, z),
                                          jnp.arange(6))
-        scale = jnp.linalg.norm(y) + 1e-300
-        finite = jnp.all(jnp.isfinite(y2)) & jnp.isfinite(n1) & jnp.isfinite(n2)
-        ok = finite & (n1 <= PREDICTOR_TOL * scale) & (n2 <= CONTRACTION * n1 + NEWTON_FLOOR * scale)
-        ratio = jnp.maximum(n1 / (PREDICTOR_TOL * scale), 1e-6)
-        grow = jnp.clip(0.8 * ratio ** (-0.2), 1.0, 2.0)
-        new_y = jnp.where(ok, y2, y)
-        new_t = jnp.where(ok, t1, t)
-        new_dt = jnp.where(ok, dt * grow, 0.5 * h)
-        new_status = jnp.where(
-            ok & (new_t >= 1.0),
-            DONE,
-            jnp.where(
-                new_dt < MIN_STEP,
-                TOO_SMALL_STEP,
-                jnp.where(jnp.linalg.norm(new_y) > DIVERGED_NORM, DIVERGED, RUNNING),
-            ),
-        )
-        return (new_y, new_t, new_dt, new_status, nsteps + 1)
+        return accept(state, y2, t1, h, n1, n2, -0.2)
 
     def taylor_step(state, P, ch):
         """Third-order Taylor predictor and a two-step chord corrector (two LU factorisations).
@@ -193,24 +202,7 @@ def _kernels(system, predictor: str = "taylor3"):
         y2 = ya - s2
         n1 = jnp.linalg.norm(s1)
         n2 = jnp.linalg.norm(s2)
-        scale = jnp.linalg.norm(y) + 1e-300
-        finite = jnp.all(jnp.isfinite(y2)) & jnp.isfinite(n1) & jnp.isfinite(n2)
-        ok = finite & (n1 <= PREDICTOR_TOL * scale) & (n2 <= CONTRACTION * n1 + NEWTON_FLOOR * scale)
-        ratio = jnp.maximum(n1 / (PREDICTOR_TOL * scale), 1e-6)
-        grow = jnp.clip(0.8 * ratio ** (-1.0 / (order + 1)), 1.0, 2.0)
-        new_y = jnp.where(ok, y2, y)
-        new_t = jnp.where(ok, t1, t)
-        new_dt = jnp.where(ok, dt * grow, 0.5 * h)
-        new_status = jnp.where(
-            ok & (new_t >= 1.0),
-            DONE,
-            jnp.where(
-                new_dt < MIN_STEP,
-                TOO_SMALL_STEP,
-                jnp.where(jnp.linalg.norm(new_y) > DIVERGED_NORM, DIVERGED, RUNNING),
-            ),
-        )
-        return (new_y, new_t, new_dt, new_status, nsteps + 1)
+        return accept(state, y2, t1, h, n1, n2, -1.0 / (order + 1))
 
     if predictor not in PREDICTORS:
         raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
