@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_finite_field import rank_q  # the exact rank over Q (fractions), one copy
 
 from geomflow import _conjecture2 as c2, _dimensions as dm, _zero_hessian_pieces as zh
 from geomflow._errors import GeomflowError
@@ -107,22 +108,6 @@ def test_image_dim_constant_widths_is_full(n, h):
 
 
 def test_rank_mod_p_against_fraction_elimination(rng):
-    from fractions import Fraction
-
-    def rank_q(A):
-        M = [[Fraction(int(x)) for x in row] for row in A]
-        r = 0
-        for c in range(len(M[0])):
-            piv = next((i for i in range(r, len(M)) if M[i][c] != 0), None)
-            if piv is None:
-                continue
-            M[r], M[piv] = M[piv], M[r]
-            for i in range(len(M)):
-                if i != r and M[i][c] != 0:
-                    f = M[i][c] / M[r][c]
-                    M[i] = [a - f * b for a, b in zip(M[i], M[r])]
-            r += 1
-        return r
 
     for _ in range(5):
         B = rng.integers(-3, 4, size=(6, 3))
