@@ -18,6 +18,7 @@ Examples:
 __version__ = "0.1.0"
 
 from . import ed as ed
+from ._balancing import Balanced as Balanced, balance_weights as balance_weights
 from ._critical import (
     CLASS_NAMES as CLASS_NAMES,
     GLOBAL_MIN as GLOBAL_MIN,
