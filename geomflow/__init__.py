@@ -17,12 +17,15 @@ Examples:
 
 __version__ = "0.1.0"
 
+
 from . import (
     _batchlast as batchlast,  # noqa: F401  (public as geomflow.batchlast)
+    _xla_flags,  # noqa: F401  (sets XLA_FLAGS before JAX's CPU backend starts)
     ed as ed,
     integrators as integrators,
     models as models,
 )
+from ._balancing import Balanced as Balanced, balance_weights as balance_weights
 from ._cache import cache_dir as cache_dir, enable_compile_cache as enable_compile_cache
 from ._conjecture2 import (
     DimsReport as DimsReport,

@@ -130,6 +130,11 @@ class Model:
         """The critical index set of the quadratic loss, where the model has one."""
         return jnp.asarray(-1, jnp.int32), jnp.asarray(False)
 
+    def global_by_value(self, loss, v, *, loss_star, tolerances):
+        """Whether `v` certainly attains `L*` (a global minimum with no spectral decision), or
+        `None` where the model has no such test (then every converged run is classified)."""
+        return None
+
     def classify(self, loss, v, *, loss_star, no_bad_minima, tolerances):
         """Classify the critical point `v` (one sample, float64)."""
         return spectral_classification(self, loss, v, loss_star=loss_star,
@@ -206,4 +211,6 @@ def spectral_classification(model, loss, v, *, loss_star, no_bad_minima, toleran
                                 jnp.where(n_neg > 0, STRICT_SADDLE, psd))).astype(jnp.int32)
     return CriticalReport(label=label, loss=L, grad_norm=gnorm, eig_min=lam[0], eig_max=lam[-1],
                           n_negative=n_neg, n_zero=n_zero, higher_order=jnp.zeros((), L.dtype),
-                          rank_dmu=rank)
+                          rank_dmu=rank, eig_bound=tol.eig * scale,
+                          grad_bound=jnp.asarray(tol.grad, L.dtype),
+                          balance_cond=jnp.ones((), L.dtype), descent=jnp.asarray(False))

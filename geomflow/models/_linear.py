@@ -134,6 +134,13 @@ class LinearNetwork(Model):
         w = unflatten_weights(self.arch, v)
         return jnp.asarray(fibre_label(w), jnp.int8).reshape((self.arch.b,))
 
+    def global_by_value(self, loss, v, *, loss_star, tolerances):
+        from .._critical import global_by_value
+        from .._networks import unflatten_weights
+
+        return global_by_value(loss, unflatten_weights(self.arch, v), loss_star=loss_star,
+                               tolerances=tolerances).is_global
+
     def classify(self, loss, v, *, loss_star, no_bad_minima, tolerances):
         from .._critical import classify_critical_point
         from .._networks import unflatten_weights
