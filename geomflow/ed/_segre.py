@@ -28,6 +28,10 @@ metric) a random complex `W`, solve the linear equations in `T` for a `T₀` tha
 critical, push the known solutions around random loops in `T` (the batched tracker `track`)
 until the set is closed, and stop when the trace test (`trace_test`, summing the tensors `X`,
 regular functions on the ED correspondence, not chart coordinates) proves the fibre complete.
+The trace test needs the ED correspondence to be proper over the data space, which holds for a
+generic metric but not for the Euclidean one (critical points escape to infinity over a
+hypersurface of data; see `segre_ed_degree`): there monodromy stops when added loops bring
+nothing new, and the count is not certified complete.
 Then a parameter homotopy carries the fibre to a real instance, whose critical points are
 certified in ball arithmetic (Krawczyk, `geomflow.ed.certify_points`' machinery): proved
 unique, real or non-real, distinct.
@@ -409,20 +413,34 @@ class SegreFibre:
 
 
 def segre_start_fibre(format, metric: str = "euclidean", *, seed: int = 0, loops: int = 2,
-                      max_loops: int = 8, batch: int = 2048, verbose: bool = False) -> SegreFibre:
+                      max_loops: int = 8, stall: int = 2, batch: int = 2048,
+                      verbose: bool = False) -> SegreFibre:
     """Solve the Segre critical system at a random complex `(W, T₀)` by monodromy in `T`.
 
     A fixed set of random loops `T₀ → T_j → T₀` (two Bézier arcs; `W` fixed) acts on the known
-    solutions until the set is closed under them; then the trace test decides: a pass stops, a
-    failure adds a loop (up to `max_loops`). No closed form is consulted.
+    solutions until the set is closed under them. Generic metric: then the trace test decides,
+    a pass stops, a failure adds a loop (up to `max_loops`). Euclidean metric: loops are added
+    until `stall` consecutive added loops bring no new point (or `max_loops`); the trace test is
+    run once at the end for the record (it does not apply, see `segre_ed_degree`). No closed
+    form is consulted.
     """
+    ns = _check_format(format)
+    if metric not in METRICS:
+        raise GeomflowError(f"metric must be one of {METRICS}, got {metric!r}")
+    key = (ns, metric, int(seed), loops, max_loops, stall)
+    if key not in _FIBRES:
+        _FIBRES[key] = _monodromy(ns, metric, int(seed), loops, max_loops, stall, batch, verbose)
+    return _FIBRES[key]
+
+
+_FIBRES: dict = {}  # solved start fibres, per process
+
+
+def _monodromy(ns, metric, seed, loops, max_loops, stall, batch, verbose) -> SegreFibre:
     from ._homotopy import track
     from ._solve import _append_new
     from ._trace import trace_test
 
-    ns = _check_format(format)
-    if metric not in METRICS:
-        raise GeomflowError(f"metric must be one of {METRICS}, got {metric!r}")
     system = SegreSystem(ns)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5E6E]))
     y0, p0, R = _start_pair(rng, system, metric)
@@ -441,17 +459,25 @@ def segre_start_fibre(format, metric: str = "euclidean", *, seed: int = 0, loops
                      (W0, 0.5 * (T0 + Ta) + scale * _cgauss(rng, system.entries))))
         pushed.append(0)
 
+    closures: list = []  # the count each time the set was closed under the loops
     for _ in range(loops):
         add_loop()
     while True:
         todo = [(j, np.arange(pushed[j], len(mats))) for j in range(len(arcs))]
         todo = [(j, ix) for j, ix in todo if len(ix)]
         if not todo:
+            closures.append(len(mats))
+            stalled = len(closures) > stall and len(set(closures[-stall - 1:])) == 1
+            if metric == "euclidean" and not (stalled or len(arcs) >= max_loops):
+                # The trace test does not apply here (see `segre_ed_degree`); it is run once,
+                # for the record, when `stall` added loops have brought nothing new.
+                add_loop()
+                continue
             result = trace_test(system, mats, p0, R, seed=int(seed) * 7919 + len(arcs), batch=batch)
             if verbose:
                 print(f"trace test with {len(mats)} solutions: residual {result.residual:.3g}, "
                       f"{'pass' if result.passed else 'fail'}")
-            if result.passed or len(arcs) >= max_loops:
+            if result.passed or len(arcs) >= max_loops or metric == "euclidean":
                 break
             add_loop()
             continue
@@ -660,7 +686,8 @@ class SegreEDDegree:
     - `complex_count`: distinct nonsingular critical points at the generic complex parameter
       (the monodromy fibre); `closed_form`: Friedland–Ottaviani (Euclidean) or DHOST
       (generic), computed independently.
-    - `trace_residual`, `certified_complete`: the trace test of that fibre (pass = complete).
+    - `trace_residual`, `certified_complete`: the trace test of that fibre (pass = complete;
+      for the Euclidean metric it does not apply and fails, see `segre_ed_degree`).
     - `real_instance_count`: critical points found for the real instance (`T` with i.i.d.
       N(0, 1) entries; `W = AᵀA`, `A` i.i.d. N(0, 1), for the generic metric).
     - `real_count`, `nonreal_count`: of those, proved real / proved non-real in ball arithmetic
@@ -707,7 +734,8 @@ def real_instance(format, metric: str = "euclidean", *, seed: int = 0):
 
 
 def segre_ed_degree(format=(2, 2, 2), metric: str = "euclidean", *, seed: int = 0,
-                    certify: bool = True, batch: int = 2048, verbose: bool = False) -> SegreEDDegree:
+                    certify: bool = True, max_loops: int = 8, batch: int = 2048,
+                    verbose: bool = False) -> SegreEDDegree:
     """ED degree of the Segre cone (rank-one tensors of `format`) by monodromy, with the trace
     test and ball-arithmetic certification of a real instance.
 
@@ -717,6 +745,18 @@ def segre_ed_degree(format=(2, 2, 2), metric: str = "euclidean", *, seed: int = 
     alone (no closed form is consulted). The fibre is then carried to a real instance
     (`real_instance`) whose points are certified.
 
+    **Completeness.** For the generic metric the trace test (moving `T` along a line, summing
+    the tensors `X`) proves the fibre complete: `certified_complete`. For the Euclidean metric
+    (`L ≥ 3`) it does not apply and `certified_complete` is false: the Segre variety is not
+    transversal to the isotropic quadric (`X = x_1⊗⋯⊗x_L` with two isotropic factors,
+    `x_jᵀx_j = 0`, lies in its own normal space), the projection of the ED correspondence to the
+    data space is not proper, and critical points escape to infinity over a hypersurface of data
+    `T` that a line meets: the trace of `X` has poles (measured for 2×2×2: an affine fit of the
+    trace at nine points of a line leaves a relative residual 0.76, one point's `‖X‖` grows
+    five-fold near `t = −0.25`). There monodromy stops when `stall` added loops bring nothing
+    new, and the count is evidence to be compared with `friedland_ottaviani_count`, not a
+    certificate.
+
     **Arguments:**
 
     - `format`: the factor sizes `(n_1, …, n_L)`, `2 ≤ L ≤ 5`, `2 ≤ n_l ≤ 6`, at most 64
@@ -724,6 +764,8 @@ def segre_ed_degree(format=(2, 2, 2), metric: str = "euclidean", *, seed: int = 
     - `metric`: `"euclidean"` or `"generic"`.
     - `seed`: the start point, loops and the real instance.
     - `certify`: solve and certify the real instance (else the real counts are `-1`).
+    - `max_loops`: the most monodromy loops (3×3×3 with the generic metric, 2385 points, needs
+      more than the default 8).
     - `batch`: the largest lockstep batch of the tracker.
 
     **Returns:** a `SegreEDDegree`.
@@ -741,7 +783,7 @@ def segre_ed_degree(format=(2, 2, 2), metric: str = "euclidean", *, seed: int = 
     if metric not in METRICS:
         raise GeomflowError(f"metric must be one of {METRICS}, got {metric!r}")
     t0 = time.perf_counter()
-    fib = segre_start_fibre(ns, metric, seed=seed, batch=batch, verbose=verbose)
+    fib = segre_start_fibre(ns, metric, seed=seed, max_loops=max_loops, batch=batch, verbose=verbose)
     tr = fib.trace
     n_inst, n_real, n_nonreal, n_unc = -1, -1, -1, -1
     if certify:
