@@ -640,6 +640,16 @@ def certify_segre_points(format, points, W, T):
     - `W`: real symmetric `(N, N)`; `T`: real data, `N` entries.
 
     **Returns:** a `CertifiedPoints`.
+
+    **Raises:** `GeomflowError` for a bad format or misshapen or non-real `W`, `T`.
+
+    Examples:
+        >>> import numpy as np
+        >>> T = np.diag([3.0, 1.0])  # 2×2 (L = 2), Euclidean: the two singular triplets
+        >>> pts = np.array([np.diag([3.0, 0.0]), np.diag([0.0, 1.0])], dtype=complex)
+        >>> c = certify_segre_points((2, 2), pts, np.eye(4), T)
+        >>> c.n_certified, c.n_real
+        (2, 2)
     """
     from ._certify import CertifiedPoints, _prove_point, _rank_ok, _separated
 
