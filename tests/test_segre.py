@@ -145,3 +145,20 @@ def test_cli_json(capsys, euclid222):
     out = json.loads(capsys.readouterr().out)
     assert out["complex_count"] == 6 and out["friedland_ottaviani"] == 6
     assert out["generic_closed_form"] == 34 and out["format"] == [2, 2, 2]
+
+
+def test_lcn_with_strides_k_is_on_the_segre_cone():
+    # Strides s_l = k_l make the end-to-end filter w_1 ⊗ ⋯ ⊗ w_L (MATH.md §6, corrected): with
+    # C-order vec it is kron(w_L, …, w_1), a point of the Segre cone of format (k_L, …, k_1).
+    from geomflow import lcn_end_to_end_filter
+    from geomflow.ed import SegreSystem
+
+    rng = np.random.default_rng(0)
+    ks = (2, 3, 2)
+    ws = [rng.standard_normal(k) for k in ks]
+    f = np.asarray(lcn_end_to_end_filter(ws, ks))
+    assert np.allclose(f, np.kron(ws[2], np.kron(ws[1], ws[0])))
+    system = SegreSystem(ks[::-1])
+    R = np.eye(sum(ks), dtype=complex)[None]
+    y, _ = system.coordinates(f[None], R)
+    assert np.allclose(system.tensors(y, R)[0], f)  # reconstructed from its factors
