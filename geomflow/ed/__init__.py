@@ -1,6 +1,8 @@
 """ED degrees of the rank-`r` matrices: closed forms, critical equations, batched homotopy
 continuation in JAX and the table of real critical points vs local minima (MATH.md §3);
-completeness by the trace test and certification in ball arithmetic (MATH.md §7)."""
+completeness by the trace test and certification in ball arithmetic (MATH.md §7); ED degrees of
+the Segre cone of rank-one tensors, the function space of LCNs with tensor-product end-to-end
+filters (MATH.md §6)."""
 
 from ._certify import CertifiedPoints as CertifiedPoints, certify_points as certify_points
 from ._classify import (
@@ -17,6 +19,16 @@ from ._formulas import (
     generic_ed_degree_rank_one as generic_ed_degree_rank_one,
 )
 from ._homotopy import TrackStats as TrackStats, track as track
+from ._segre import (
+    SegreEDDegree as SegreEDDegree,
+    SegreSystem as SegreSystem,
+    certify_segre_points as certify_segre_points,
+    friedland_ottaviani_count as friedland_ottaviani_count,
+    generic_ed_degree_segre as generic_ed_degree_segre,
+    segre_closed_form as segre_closed_form,
+    segre_ed_degree as segre_ed_degree,
+    segre_start_fibre as segre_start_fibre,
+)
 from ._solve import (
     REAL_TOL as REAL_TOL,
     CriticalPoints as CriticalPoints,

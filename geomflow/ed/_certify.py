@@ -391,8 +391,6 @@ def _enclosure(MX):
 
 def _certify_one(M, W, Q, r):
     """`(reality, morse, radius, enclosure)` for one point, or `None` if no box was proved."""
-    from flint import acb
-
     if not np.all(np.isfinite(M)):
         return None
     R = _chart(M)
@@ -400,6 +398,21 @@ def _certify_one(M, W, Q, r):
     if not np.all(np.isfinite(x)):
         return None
     prob = _Problem(W, Q, R, r)
+    return _prove_point(prob, x, lambda UX: _rank_ok(UX, r))
+
+
+def _prove_point(prob, x, nondegenerate, morse: bool = True):
+    """The Krawczyk loop for one approximate root `x` of `prob` (any object with `N` and
+    `evaluate(x) -> (F, DF, M, U)` in ball arithmetic, `F` an `N×1` and `DF` an `N×N` acb
+    matrix): real box and complex box, `PRECISION` then `HIGH_PRECISION`, radii `RADII`.
+
+    `nondegenerate(U)` must prove the point non-degenerate on the box (e.g. rank exactly `r`);
+    `morse`: compute the certified Morse index of a real root from `DF` (only meaningful when
+    `DF` is the Hessian of the restricted loss up to a positive factor).
+
+    Returns `(reality, morse, radius, enclosure of M)` or `None` if no box was proved."""
+    from flint import acb
+
     scale = max(1.0, float(np.abs(x).max()))
     im_rel = float(np.abs(x.imag).max()) / scale
     order = (True, False) if im_rel <= REALITY_HINT else (False, True)
@@ -425,9 +438,11 @@ def _certify_one(M, W, Q, r):
                         if rho >= 0.5 * imag:
                             break
                     ok, X, DFX, MX, UX = _krawczyk(prob, xt, rho, real_box, (F, DF))
-                    if not ok or not _rank_ok(UX, r):
+                    if not ok or not nondegenerate(UX):
                         continue
                     if real_box:
+                        if not morse:
+                            return REAL, -1, rho, _enclosure(MX)
                         # the root is real: its Hessian lies in DF over the real box
                         XR = [acb(c.real, 0) for c in X]
                         _, DFR, _, _ = prob.evaluate(XR)

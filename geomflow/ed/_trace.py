@@ -96,7 +96,9 @@ def trace_test(system, matrices, params, R0, *, seed: int = 0, batch: int = 2048
 
     **Arguments:**
 
-    - `system`: a `RankSystem`; `matrices`: `(k, m, n)` complex solutions at `params`.
+    - `system`: a `RankSystem`, or any system with `coordinates(points, charts)` and
+      `good_endpoints(y, chart, status, p_end)` (e.g. `SegreSystem`, whose "matrices" are
+      tensors); `matrices`: `(k, m, n)` complex solutions at `params`.
     - `params`: `(W, Q₀)`; `R0`: the chart matrix the points are tracked in.
     - `seed`: the direction `v`; `tol`: the pass threshold (`TRACE_TOL`).
     - `removals`: also compute the residual of the set with each single point removed.
@@ -109,6 +111,10 @@ def trace_test(system, matrices, params, R0, *, seed: int = 0, batch: int = 2048
     from ._homotopy import dedup, track
     from ._solve import _good_endpoints, _stack
 
+    # A system may bring its own endpoint filter (`SegreSystem.good_endpoints`); the
+    # rank-`r` one is the default.
+    endpoints = getattr(system, "good_endpoints", None) or (
+        lambda y, ch, st, p: _good_endpoints(system, y, ch, st, p))
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7ACE]))
     W0, Q0 = (np.asarray(a, dtype=np.complex128) for a in params)
     mats = np.asarray(matrices, dtype=np.complex128)
@@ -137,7 +143,7 @@ def trace_test(system, matrices, params, R0, *, seed: int = 0, batch: int = 2048
             y1, ch1, st, _ = track(system, y0[todo], (R0s[todo], a0[todo]), P,
                                    np.zeros(len(todo), np.int64), batch=batch,
                                    seed=int(seed) + 17 * attempt + (7 if sign > 0 else 13))
-            Mt, okt = _good_endpoints(system, y1, ch1, st, _stack([p1] * len(todo)))
+            Mt, okt = endpoints(y1, ch1, st, _stack([p1] * len(todo)))
             M1[todo[okt]] = Mt[okt]
             ok[todo[okt]] = True
         ok_all &= ok
