@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import math
 
 from .._errors import GeomflowError
 from .._lcn import LCNArchitecture, lcn_architecture, lcn_conserved_quantities, lcn_end_to_end_filter
@@ -109,6 +111,18 @@ class LinearConvNetwork(Model):
     def conserved(self, v):
         c = lcn_conserved_quantities(self.arch, v)
         return [c[i] for i in range(c.shape[0])]
+
+    def symmetry_generators(self, v):
+        """The rescalings `w_l → c·w_l, w_{l+1} → w_{l+1}/c` at `v`: `(…, w_l, −w_{l+1}, …)`."""
+        import jax.numpy as jnp
+
+        sizes = [math.prod(k) for k in self.arch.filter_shapes]
+        ends = list(itertools.accumulate(sizes))
+        out = []
+        for l in range(len(sizes) - 1):
+            a, b, c = ends[l] - sizes[l], ends[l], ends[l + 1]
+            out.append(jnp.zeros_like(v).at[a:b].set(v[a:b]).at[b:c].set(-v[b:c]))
+        return out
 
     def spec_string(self) -> str:
         if self.arch.ndim == 1:

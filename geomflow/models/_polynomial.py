@@ -120,6 +120,26 @@ class PolynomialActivationNetwork(Model):
         c = polynomial_network_conserved_quantities(self.net, v)
         return [c[i] for i in range(c.shape[0])]
 
+    def symmetry_generators(self, v):
+        """Per hidden neuron `j` of layer `i`, the scaling `W_i[j, :] → λW_i[j, :]`,
+        `W_{i+1}[:, j] → λ^{−r}W_{i+1}[:, j]` at `v`: `W_i[j, :]` and `−r·W_{i+1}[:, j]`."""
+        import jax.numpy as jnp
+
+        shapes = self.net.param_shapes
+        starts = [0]
+        for m, n in shapes:
+            starts.append(starts[-1] + m * n)
+        out = []
+        for i in range(len(shapes) - 1):
+            m, n = shapes[i]
+            m2, _ = shapes[i + 1]
+            for j in range(m):
+                g = jnp.zeros_like(v)
+                rows = starts[i] + j * n + jnp.arange(n)            # W_i[j, :]
+                cols = starts[i + 1] + jnp.arange(m2) * m + j       # W_{i+1}[:, j]
+                out.append(g.at[rows].set(v[rows]).at[cols].set(-self.power * v[cols]))
+        return out
+
     def spec_string(self) -> str:
         return "poly:" + ",".join(map(str, self.widths)) + f"/r={self.power}"
 
