@@ -126,7 +126,9 @@ def measure(gf, ks, ss, samples, seed) -> tuple[dict, list[dict]]:
             "rank_drop": bool(rank_ratio < RANK_TOL),
             "on_boundary": bool(conv[i] and (sep < ROOT_TOL or zero)),
             "u": [float(x) for x in u], "u_star": [float(x) for x in us],
-            "u_star_real_rooted": bool(us.size != 3 or us[1] ** 2 >= 4 * us[0] * us[2]),
+            # only for stride 1, k = (2, 2), whose function space is {u_1² ≥ 4u_0u_2}
+            "u_star_real_rooted": (bool(us[1] ** 2 >= 4 * us[0] * us[2])
+                                   if model.spec_string() == "lcn:2,2" else None),
         })
     n_conv = int(conv.sum())
     k_b = sum(r["on_boundary"] for r in rows)
@@ -143,8 +145,15 @@ def measure(gf, ks, ss, samples, seed) -> tuple[dict, list[dict]]:
         "repeated_root": sum(r["converged"] and r["repeated_root"] for r in rows),
         "rank_drop": k_rank, "rank_drop_wilson95_lo": _style.wilson_interval(k_rank, n_conv)[0],
         "rank_drop_wilson95_hi": _style.wilson_interval(k_rank, n_conv)[1],
-        "u_star_outside": sum(not r["u_star_real_rooted"] for r in rows),
-        "u_star_outside_and_boundary": sum((not r["u_star_real_rooted"]) and r["on_boundary"] for r in rows),
+        "u_star_outside": (sum(r["u_star_real_rooted"] is False for r in rows)
+                           if model.spec_string() == "lcn:2,2" else None),
+        "u_star_outside_and_boundary": (sum(r["u_star_real_rooted"] is False and r["on_boundary"] for r in rows)
+                                        if model.spec_string() == "lcn:2,2" else None),
+        # the gap that makes ROOT_TOL immaterial: largest separation on the boundary, smallest off it
+        "max_separation_on_boundary": max((r["min_root_separation"] for r in rows
+                                           if r["on_boundary"] and not r["zero_filter"]), default=None),
+        "min_separation_off_boundary": min((r["min_root_separation"] for r in rows
+                                            if r["converged"] and not r["on_boundary"]), default=None),
         "tally": {c: int(np.count_nonzero(cats == c)) for c in sorted(set(cats))},
         "max_drift_converged": float(np.max(np.asarray(rec["delta_drift"])[conv])) if n_conv else None,
         "wall_s": round(wall, 2),
@@ -178,7 +187,9 @@ def run(args) -> dict:
     lines = [f"{s['model']}: {s['on_boundary']}/{s['converged']} converged flows end on the boundary/"
              f"singular locus = {s['share_on_boundary']:.3f} [{s['wilson95_lo']:.3f}, {s['wilson95_hi']:.3f}]"
              f" (non-zero {s['nonzero_on_boundary']}, rank drop {s['rank_drop']}, not converged "
-             f"{s['not_converged']}; u* outside {s['u_star_outside']}), {s['wall_s']} s" for s in summaries]
+             f"{s['not_converged']}; u* outside {s['u_star_outside']}; root separations on/off "
+             f"{s['max_separation_on_boundary']}/{s['min_separation_off_boundary']}), {s['wall_s']} s"
+             for s in summaries]
     lines.append(f"total {tm.seconds:.1f} s")
     _style.report(NAME, lines)
     return result
