@@ -32,9 +32,13 @@ the plane `u_1 = 1`, where it is `u_0u_2 ≤ 1/4`) with the flow ends and `u*`.
 
 Run: `python experiments/fig_lcn_boundary.py [--tiny|--full] [--out figures/]`; sizes: tiny 16
 flows per architecture (k = (2, 2) only), quick (default) 200 per architecture, full 2000.
-Quick default, measured on the 2-core development box (shared, load ≈ 3):
-`python experiments/fig_lcn_boundary.py` — wall time in `figures/lcn_boundary.json` (`seconds`)
-and in the results section of notes_README_lcnflow.md.
+Quick default, measured on the 2-core development box (shared with other jobs, load 1.3–3):
+`python experiments/fig_lcn_boundary.py`: 124.5 s with a cold compile cache, 57.5 s warm
+(`seconds` in `figures/lcn_boundary.json`). Result (200 flows each, all converged):
+stride 1 k=(2,2) 65/200 = 0.325 [0.264, 0.393] on the boundary (each exactly a flow whose `u*`
+has complex roots); k=(2,2) s=(2,1) 0/200 [0, 0.019]; k=(2,2,2) stride 1 141/200 = 0.705
+[0.638, 0.764]; k=(2,2,2) s=(2,2,1) 0/200 [0, 0.019]. Root separations: ≤ 1.6e-9 on the
+boundary, ≥ 1.4e-3 off it.
 """
 
 from __future__ import annotations

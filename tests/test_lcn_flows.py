@@ -255,3 +255,22 @@ def test_cli_bad_model_is_one_line(capsys):
     assert main(["flow", "--model", "poly:3,2,1", "--samples", "2"]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and "poly:<d_0>,…,<d_h>/r=<power>" in err[0]
+
+
+@pytest.mark.slow
+def test_fig_lcn_boundary_tiny(tmp_path):
+    """The experiment at its tiny size: outputs exist; stride 1 ends on the boundary, stride 2 never."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experiments", "fig_lcn_boundary.py")
+    spec = importlib.util.spec_from_file_location("fig_lcn_boundary", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.main(["--tiny", "--out", str(tmp_path)])
+    for ext in ("json", "csv", "png", "pdf"):
+        assert (tmp_path / f"lcn_boundary.{ext}").exists()
+    by = {s["model"]: s for s in res["architectures"]}
+    assert by["lcn:2,2"]["on_boundary"] > 0 and by["lcn:2,2/s=2,1"]["on_boundary"] == 0
+    # stride 1, k = (2, 2): a flow ends on the boundary iff u* lies outside the function space
+    assert by["lcn:2,2"]["u_star_outside_and_boundary"] == by["lcn:2,2"]["u_star_outside"] == by["lcn:2,2"]["on_boundary"]
