@@ -96,7 +96,7 @@ def test_polynomial_network_samples_squared_error_data():
 
 # -- conservation laws ----------------------------------------------------------------------
 def _laws_lcn(ks, v):
-    out, k = [], 0
+    k = 0
     sq = []
     for n in ks:
         sq.append(float(np.sum(v[k:k + n] ** 2)))

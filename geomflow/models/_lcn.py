@@ -28,7 +28,12 @@ import itertools
 import math
 
 from .._errors import GeomflowError
-from .._lcn import LCNArchitecture, lcn_architecture, lcn_conserved_quantities, lcn_end_to_end_filter
+from .._lcn import (
+    LCNArchitecture,
+    lcn_architecture,
+    lcn_conserved_quantities,
+    lcn_end_to_end_filter,
+)
 from ._base import Model
 
 LCN_SYNTAX = ("lcn:<k_1>,…,<k_L>[/s=<s_1>,…,<s_L>] (1-D, e.g. lcn:2,2 or lcn:2,2/s=2,1; "
@@ -119,8 +124,8 @@ class LinearConvNetwork(Model):
         sizes = [math.prod(k) for k in self.arch.filter_shapes]
         ends = list(itertools.accumulate(sizes))
         out = []
-        for l in range(len(sizes) - 1):
-            a, b, c = ends[l] - sizes[l], ends[l], ends[l + 1]
+        for i in range(len(sizes) - 1):
+            a, b, c = ends[i] - sizes[i], ends[i], ends[i + 1]
             out.append(jnp.zeros_like(v).at[a:b].set(v[a:b]).at[b:c].set(-v[b:c]))
         return out
 
