@@ -274,3 +274,13 @@ def test_fig_lcn_boundary_tiny(tmp_path):
     assert by["lcn:2,2"]["on_boundary"] > 0 and by["lcn:2,2/s=2,1"]["on_boundary"] == 0
     # stride 1, k = (2, 2): a flow ends on the boundary iff u* lies outside the function space
     assert by["lcn:2,2"]["u_star_outside_and_boundary"] == by["lcn:2,2"]["u_star_outside"] == by["lcn:2,2"]["on_boundary"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", ["lcn:2,2/s=2,1", "poly:2,2,1/r=2"])
+def test_flow_ends_do_not_depend_on_the_pool_size(text):
+    spec = gf.ProblemSpec((1, 1), model=model_from_string(text))
+    idx = np.arange(40)
+    a, _ = gf.run_batch(spec, gf.FlowConfig(), 0, idx, pool_size=16)
+    b, _ = gf.run_batch(spec, gf.FlowConfig(), 0, idx, pool_size=64)
+    assert np.array_equal(a["y"], b["y"]) and np.array_equal(a["steps"], b["steps"])
