@@ -224,6 +224,7 @@ from .models import (
     LinearConvNetwork as LinearConvNetwork,
     LinearNetwork as LinearNetwork,
     Model as Model,
+    PolynomialActivationNetwork as PolynomialActivationNetwork,
     UserModel as UserModel,
     model_from_string as model_from_string,
 )

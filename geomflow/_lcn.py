@@ -24,13 +24,12 @@ in 2-D): the same code serves one network and a batch-last block of them.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-import string
 from collections.abc import Sequence
 
 import numpy as np
 
+from ._batchlast import lsum
 from ._errors import GeomflowError
 
 
@@ -135,30 +134,28 @@ def lcn_architecture(filter_sizes, strides=None, *, ndim: int | None = None) -> 
     return LCNArchitecture(shapes, tuple(_as_shape(s, ndim, "strides") for s in st))
 
 
-@functools.lru_cache(maxsize=256)
-def _scaled_product_index(n: int, m: int, scale: int) -> np.ndarray:
-    """`E[i, j, t] = 1` iff `i + scale·j = t`: the coefficients of `a(x)·b(x^scale)`."""
-    E = np.zeros((n, m, n + (m - 1) * scale))
-    for i in range(n):
-        for j in range(m):
-            E[i, j, i + scale * j] = 1.0
-    return E
-
-
 def _scaled_product(a, b, scale: tuple[int, ...]):
-    """The coefficients of `a(x)·b(x^scale)` (per axis), batch-last."""
+    """The coefficients of `a(x)·b(x^scale)` (per axis), batch-last.
+
+    An unrolled sum of broadcast products `a[i]·b[j]` into position `i + scale·j`, accumulated in
+    a fixed order: every operation is elementwise across the trailing batch axes, so a lane's
+    result is bitwise independent of the block it is computed in (the engine's batch-last rule;
+    an `einsum` against a 0/1 index tensor is a contraction whose order XLA may choose per shape).
+    """
     import jax.numpy as jnp
 
     D = len(scale)
-    letters = iter(string.ascii_letters)
-    ia = [next(letters) for _ in range(D)]
-    ib = [next(letters) for _ in range(D)]
-    it = [next(letters) for _ in range(D)]
-    Es = [jnp.asarray(_scaled_product_index(a.shape[x], b.shape[x], scale[x]), dtype=a.dtype) for x in range(D)]
-    spec = ",".join(
-        ["".join(ia) + "...", "".join(ib) + "..."] + [ia[x] + ib[x] + it[x] for x in range(D)]
-    ) + "->" + "".join(it) + "..."
-    return jnp.einsum(spec, a, b, *Es)
+    na, nb = a.shape[:D], b.shape[:D]
+    out_shape = tuple(na[x] + (nb[x] - 1) * scale[x] for x in range(D))
+    terms: dict = {}
+    for ia in np.ndindex(*na):
+        for ib in np.ndindex(*nb):
+            t = tuple(ia[x] + scale[x] * ib[x] for x in range(D))
+            p = a[ia] * b[ib]
+            terms[t] = p if t not in terms else terms[t] + p
+    zero = jnp.zeros_like(a[(0,) * D] * b[(0,) * D])
+    flat = [terms.get(t, zero) for t in np.ndindex(*out_shape)]
+    return jnp.stack(flat).reshape(out_shape + zero.shape)
 
 
 def lcn_end_to_end_filter(filters: Sequence, strides=None):
@@ -283,5 +280,10 @@ def lcn_conserved_quantities(arch: LCNArchitecture, v):
     import jax.numpy as jnp
 
     ws = unflatten_filters(arch, v)
-    sq = [jnp.sum(w**2, axis=tuple(range(arch.ndim))) for w in ws]
+    sq = []
+    for w in ws:  # fixed-order sums over the filter axes (batch-last, no cross-lane reduction)
+        q = w * w
+        for _ in range(arch.ndim):
+            q = lsum(q)
+        sq.append(q)
     return jnp.stack([sq[i + 1] - sq[i] for i in range(arch.depth - 1)]) if arch.depth > 1 else jnp.zeros((0,) + v.shape[1:])

@@ -8,7 +8,8 @@ only in the initialisation see exactly the same data.
 
 Data models (`ProblemSpec.data`), for the quadratic loss `ℓ_{X,Y}(M) = ‖MX − Y‖_F²`:
 
-- `gaussian`: `X ∈ R^{d_0×s}`, `Y ∈ R^{d_h×s}` with i.i.d. N(0, 1) entries;
+- `gaussian`: `X ∈ R^{d_0×s}`, `Y ∈ R^{d_h×s}` with i.i.d. N(0, 1) entries (for a model with
+  `data_features`, e.g. a polynomial network, `X = ν(x_1..x_s)` of Gaussian inputs `x_i`);
 - `whitened`: as `gaussian` but `X` has orthonormal rows (`XXᵀ = I`), so
   `ℓ(M) = ‖M − YXᵀ‖² + const`;
 - `teacher`: `Y = M_teacher X + noise·E`, `M_teacher = G_h ⋯ G_1` a product of Gaussian matrices
@@ -184,10 +185,16 @@ def sample_data(key: jax.Array, spec: ProblemSpec, dtype=None):
         A = jax.random.normal(kx, (N, N), dtype=dtype)
         Q = jax.random.normal(ky, (dh, d0), dtype=dtype)
         return PerturbedDistance(A, Q)
+    # A model whose end-to-end object acts on features of the inputs (a polynomial network's
+    # monomials ν(x)) samples the inputs x and maps them: ‖μ(w)ν(X) − Y‖² is the squared error.
+    features = getattr(spec.model, "data_features", None)
+    d_in = spec.model.data_dim if features is not None else d0
     if spec.data == "whitened":
-        X = _orthonormal_rows(kx, d0, s, dtype)
+        X = _orthonormal_rows(kx, d_in, s, dtype)
     else:
-        X = jax.random.normal(kx, (d0, s), dtype=dtype)
+        X = jax.random.normal(kx, (d_in, s), dtype=dtype)
+    if features is not None:
+        X = features(X)
     if spec.data == "teacher":
         keys = jax.random.split(kt, len(d) - 1)
         M = None

@@ -8,7 +8,7 @@ import pytest
 
 # The modules of the flow engine (issue 11); other engines opt in by adding theirs.
 STRICT_PROMOTION_MODULES = {
-    "test_flow", "test_integrators", "test_models", "test_sweep", "test_sampling",
+    "test_flow", "test_integrators", "test_models", "test_sweep", "test_sampling", "test_lcn_flows",
 }
 
 

@@ -108,7 +108,7 @@ def test_cli_info_json():
         (("no-such-command",), "invalid choice"),
         (("flow", "--widths", "3,2,3", "--samples", "0"), "samples must be a positive integer, got 0"),
         (("flow", "--widths", "3,2,3", "--samples", "-5"), "samples must be a positive integer, got -5"),
-        (("flow", "--model", "mlp:3"), "model must be linear:<widths> or lcn:<filter sizes>"),
+        (("flow", "--model", "mlp:3"), "model must be linear:<d_0>,…,<d_h>"),
     ],
 )
 def test_cli_errors_are_one_line_nonzero(args, match):

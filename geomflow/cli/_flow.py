@@ -1,4 +1,5 @@
-"""`geomflow flow`: where does gradient flow on a linear network end, and how often?"""
+"""`geomflow flow`: where does gradient flow on a network (linear, convolutional, polynomial) end,
+and how often?"""
 
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ def register(sub) -> None:
         "balance-invariant drift and per-sample records. Options override --config FILE.toml.",
     )
     p.add_argument("--widths", help="comma-separated widths d_0,…,d_h, e.g. 3,2,2,3")
-    p.add_argument("--model", help="what is trained: linear (default, from --widths) or "
-                   "lcn:K1,…,Kh (1-D stride-1 linear convolutional network with filter sizes K_i)")
+    p.add_argument("--model", help="what is trained: linear (default, from --widths), "
+                   "lcn:K1,…,KL[/s=S1,…,SL] (linear convolutional network, filter sizes K_l, strides "
+                   "S_l, default 1; 2-D: lcn:2x2,2x2/s=2x2,1x1) or poly:D0,…,Dh/r=R (activation "
+                   "x↦x^R, squared error on Gaussian inputs)")
     p.add_argument("--loss-star", type=float, dest="loss_star",
                    help="the global minimum value L* if you know it (decides global vs non-global)")
     p.add_argument("--no-bad-minima", action="store_true", dest="no_bad_minima",
@@ -132,6 +135,9 @@ def run(args) -> int:
 
     res = run_flow_sweep(config)
     summary = res.summary()
+    laws = getattr(config.spec.network, "conserved_description", None)
+    if laws:
+        summary["conserved_quantities"] = laws
     if args.json:
         emit_json(summary)
         return 0
@@ -143,7 +149,8 @@ def run(args) -> int:
     for k, v in summary["tally"].items():
         lo, hi = summary["fractions"][k]["wilson_95"]
         print(f"  {k:22s} {v:8d}  {v / max(n, 1):7.3%}  [{lo:.3%}, {hi:.3%}]")
-    print(f"max relative drift of the conserved quantities (δ) {summary['max_delta_drift']:.2e}"
+    print(f"max relative drift of the conserved quantities ({laws or 'none known'}) "
+          f"{summary['max_delta_drift']:.2e}"
           f" (over drift_tol {summary['drift_tol']:.0e}: {summary['over_drift_bound']}, "
           f"re-integrated: {summary['drift_retried']})")
     print(f"useful-work fraction "

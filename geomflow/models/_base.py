@@ -99,6 +99,13 @@ class Model:
         """The conserved quantities at `v (d_w, *b)` (none by default)."""
         return []
 
+    def symmetry_generators(self, v) -> list:
+        """Tangent vectors `(d_w,)` at `v` (one sample) of a group acting on the weights with
+        `μ(g·w) = μ(w)` (e.g. the layers' rescalings): its orbit through a critical point is a
+        manifold of critical points of equal loss, for the classifier's Morse–Bott test. None by
+        default."""
+        return []
+
     def drift(self, c0, v0sq, v):
         """Relative drift `max_k ‖c_k(w) − c_k(w₀)‖ / max(1, ‖w₀‖², ‖w‖²)` of the conserved
         quantities (`c0 = conserved(v0)`, `v0sq = ‖w₀‖²`), batch-last."""
@@ -179,8 +186,12 @@ def spectral_classification(model, loss, v, *, loss_star, no_bad_minima, toleran
     one → `strict_saddle`; 4. PSD with `L ≤ L* + loss·max(1, |L*|)` → `global_min`; 5. PSD above
     `L*` when theory excludes bad minima → `non_strict_saddle`; 6. the Morse–Bott test: `rank dμ`
     at its generic value `image_dim` (so the fibre is a manifold of dimension `d_w − rank dμ`
-    on which `L` is constant) and exactly that many zero eigenvalues → a local minimum
-    (`non_global_local_min` given `L*`, `global_min` if no bad minima, else `local_min`);
+    on which `L` is constant) and exactly that many zero eigenvalues, or (for a model with
+    `symmetry_generators`) exactly as many zero eigenvalues as the dimension of the symmetry
+    orbit through `v` (a manifold of critical points of equal loss, so the Hessian is positive
+    definite across it: this holds also where `rank dμ` drops, e.g. on the boundary of a
+    stride-1 LCN's function space) → a local minimum (`non_global_local_min` given `L*`,
+    `global_min` if no bad minima, else `local_min`);
     7. otherwise `undecided` (no higher-order search here; never a guess).
 
     **Returns:** a `CriticalReport` (`higher_order` is 0).
@@ -197,6 +208,11 @@ def spectral_classification(model, loss, v, *, loss_star, no_bad_minima, toleran
     rank = jacobian_rank(model, v, getattr(tol, "rank", 1e-9))
     d_w = v.shape[0]
     morse_bott = (rank == model.image_dim) & (n_zero == d_w - rank)
+    gens = model.symmetry_generators(v)
+    if gens:
+        sg = jnp.linalg.svd(jnp.stack(gens, axis=1), compute_uv=False)
+        orbit = jnp.sum(sg > getattr(tol, "rank", 1e-9) * jnp.maximum(1.0, sg[0])).astype(jnp.int32)
+        morse_bott = morse_bott | (n_zero == orbit)
     if loss_star is None:
         is_global = jnp.asarray(False)
         local = GLOBAL_MIN if no_bad_minima else LOCAL_MIN

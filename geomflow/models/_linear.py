@@ -87,6 +87,8 @@ class LinearNetwork(Model):
     def fibre_len(self) -> int:
         return self.arch.b
 
+    conserved_description = "δ_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ"
+
     def end_to_end(self, leaves):
         P = leaves[0]
         for W in leaves[1:]:
