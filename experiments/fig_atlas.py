@@ -1,0 +1,186 @@
+"""Issue 16: an atlas of where gradient flow ends (Conjecture 1 at paper size).
+
+Claim (MATH.md §4, Conjecture 1): for almost all data and initialisations, gradient flow on the
+quadratic loss `L(w) = ‖W_h⋯W_1 X − Y‖²` of a linear network converges to a global minimum.
+Bah–Rauhut–Terstiege–Westdickenberg prove that it converges to a global minimum *or* to a critical
+point with no negative Hessian eigenvalue; a flow ending at a `non_strict_saddle` would be a
+counterexample to the conjecture.
+
+What is run: twelve architectures (depths 2–6; filling and non-filling; one and several
+bottlenecks; a bottleneck at the input, in the middle and at the output; widths up to 5), Gaussian
+data (`s = max(10, 2·d_0)` points) and Gaussian initialisation of scale 1, `N` flows each through
+`geomflow.run_flow_sweep` (the default engine; classification at the balanced representative,
+issue 15). Every status and class is counted with a 95% Wilson interval; a run that did not
+converge is counted as such, never in a critical set. Every flow that did not end at a global
+minimum is written to `atlas_nonglobal.csv` with its `(seed, index)`, so it can be rerun alone:
+`geomflow.solve_one(ProblemSpec(widths), seed, index)`.
+
+Sizes: `--tiny` 4 flows × 2 architectures (tests), quick default 128 flows per architecture,
+`--full` (also `geomflow figures --full --only atlas`) 10⁵ per architecture (10⁶+ in all; resumable: each architecture's sweep writes its
+chunks under `--runs` (default `runs/atlas`) and a restarted run skips the finished ones; about an
+hour of a 2-core box at ~400 classified flows/s). `--samples N` sets any other size.
+
+Measured outcome: see the "Measured" lines this script prints and `figures/atlas.json`; the
+committed figure's size, command and wall time are in its JSON (`meta`, `seconds`) and in
+BENCHMARKS.md.
+
+Run: `python experiments/fig_atlas.py [--full | --samples N] [--out figures/] [--runs runs/atlas]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _style  # noqa: E402
+
+NAME = "atlas"
+# (widths, what it exercises)
+ARCHITECTURES = (
+    ((3, 2, 3), "h=2, non-filling, bottleneck in the middle"),
+    ((2, 3, 3), "h=2, filling, bottleneck at the input"),
+    ((3, 3, 2), "h=2, filling, bottleneck at the output"),
+    ((3, 2, 2, 3), "h=3, non-filling"),
+    ((2, 4, 4, 3), "h=3, filling, bottleneck at the input"),
+    ((4, 4, 4, 2), "h=3, filling, bottleneck at the output"),
+    ((4, 3, 2, 3, 4), "h=4, non-filling, bottleneck in the middle"),
+    ((3, 2, 4, 2, 3), "h=4, non-filling, two bottlenecks"),
+    ((5, 3, 4, 2, 5), "h=4, non-filling, two bottlenecks, width 5"),
+    ((3, 3, 3, 3, 3, 3), "h=5, filling, constant width"),
+    ((4, 2, 3, 3, 2, 4), "h=5, non-filling, two bottlenecks"),
+    ((3, 2, 2, 2, 2, 2, 3), "h=6, non-filling"),
+)
+SAMPLES = {"tiny": 4, "quick": 128, "full": 100_000}
+QUICK_SECONDS = 600  # 12 architectures × 128 flows, mostly compiling (2 cores, cold cache)
+CHUNK = 5000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--full", action="store_true", help="10^5 flows per architecture (resumable)")
+    g.add_argument("--tiny", action="store_true", help="4 flows × 2 architectures (tests)")
+    g.add_argument("--samples", type=int, help="flows per architecture (overrides the size)")
+    p.add_argument("--out", default="figures", help="output folder (default: figures/)")
+    p.add_argument("--runs", default=os.path.join("runs", NAME),
+                   help="where the resumable sweeps keep their chunks (default runs/atlas)")
+    p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    args = p.parse_args(argv)
+    if args.samples is not None and args.samples <= 0:
+        p.error(f"--samples must be a positive number of flows, got {args.samples}")
+    args.size = "full" if args.full else "tiny" if args.tiny else "quick"
+    return args
+
+
+def run(args) -> dict:
+    _style.setup_jax()
+    import geomflow as gf
+
+    n = args.samples if args.samples is not None else SAMPLES[args.size]
+    archs = ARCHITECTURES[:2] if args.size == "tiny" else ARCHITECTURES
+    rows, nonglobal = [], []
+    with _style.Timer() as tm:
+        for widths, what in archs:
+            spec = gf.ProblemSpec(widths)
+            out = os.path.join(args.runs, f"n{n}_seed{args.seed}_" + "-".join(map(str, widths)))
+            cfg = gf.SweepConfig(spec, samples=n, seed=args.seed, chunk_size=min(CHUNK, n), out=out)
+            res = gf.run_flow_sweep(cfg)
+            cats = res.categories
+            row = {"widths": ",".join(map(str, widths)), "what": what, "h": len(widths) - 1,
+                   "filling": spec.arch.filling, "rank": spec.arch.rank, "samples": res.samples,
+                   "wall_s": res.wall_s, "chunks_skipped": res.chunks_skipped,
+                   "max_delta_drift_converged": res.summary()["max_delta_drift_converged"]}
+            for c, k in res.tally.items():
+                lo, hi = gf.wilson_interval(k, res.samples)
+                row[c] = k
+                row[f"{c}_wilson95_lo"], row[f"{c}_wilson95_hi"] = lo, hi
+            rows.append(row)
+            idx = np.flatnonzero(cats != "global_min")
+            for i in idx:
+                nonglobal.append({"widths": row["widths"], "seed": args.seed,
+                                  "index": int(res.records["index"][i]), "category": str(cats[i]),
+                                  "loss": float(res.records["loss"][i]),
+                                  "gap": float(res.records["gap"][i]),
+                                  "grad_norm": float(res.records["grad_norm"][i]),
+                                  "t": float(res.records["t"][i]),
+                                  "steps": int(res.records["steps"][i])})
+            print(f"  {row['widths']:>14}: {row['global_min']}/{res.samples} global "
+                  f"[{row['global_min_wilson95_lo']:.5f}, 1], others "
+                  f"{ {c: k for c, k in res.tally.items() if k and c != 'global_min'} } "
+                  f"({res.wall_s:.0f} s)", flush=True)
+    total = sum(r["samples"] for r in rows)
+    result = {
+        "claim": "Conjecture 1: gradient flow on the quadratic loss of a linear network ends at a "
+                 "global minimum (12 architectures, depths 2-6)",
+        "samples_per_architecture": n, "total_flows": total, "rows": rows,
+        "non_global": nonglobal, "all_global": not nonglobal, "seconds": tm.seconds,
+        "meta": _style.metadata(None, size=args.size, samples=n,
+                                command="python experiments/fig_atlas.py " + " ".join(sys.argv[1:])),
+    }
+    _style.write_json(args.out, NAME, result)
+    _style.write_csv(args.out, NAME, rows)
+    _write_nonglobal(args.out, nonglobal)
+    _figure(args.out, rows, n)
+    lines = [f"{r['widths']}: {r['global_min']}/{r['samples']} at a global minimum, 95% lower bound "
+             f"{r['global_min_wilson95_lo']:.5f}" for r in rows]
+    lines += [f"{len(nonglobal)} of {total} flows did not end at a global minimum "
+              f"({', '.join(sorted({d['category'] for d in nonglobal})) or 'none'}); {tm.seconds:.0f} s"]
+    _style.report(NAME, lines)
+    return result
+
+
+NONGLOBAL_FIELDS = ("widths", "seed", "index", "category", "loss", "gap", "grad_norm", "t", "steps")
+
+
+def _write_nonglobal(out, rows):
+    """`atlas_nonglobal.csv`: one row per flow not at a global minimum (a header when none)."""
+    import csv
+
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, NAME + "_nonglobal.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=NONGLOBAL_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _figure(out, rows, n):
+    pyplot = _style.plt()
+    fig, ax = _style.new_figure(1, 1, width=6.8, height=3.0)
+    x = np.arange(len(rows))
+    share = np.array([r["global_min"] / r["samples"] for r in rows])
+    lo = np.array([r["global_min_wilson95_lo"] for r in rows])
+    ax.bar(x, 1 - lo, bottom=lo, color=_style.COLORS["primary"], alpha=0.35,
+           label="95% Wilson interval of the share at a global minimum")
+    ax.plot(x, share, "o", color=_style.COLORS["primary"], label="share at a global minimum")
+    for xi, r in zip(x, rows):
+        other = {c: r[c] for c in r if c in _style_categories() and c != "global_min" and r[c]}
+        if other:
+            ax.annotate("\n".join(f"{c}: {k}" for c, k in other.items()), (xi, lo[xi]),
+                        textcoords="offset points", xytext=(0, -14), ha="center", fontsize=5.5,
+                        color=_style.COLORS["bad_min"])
+    ax.set_xticks(x, [r["widths"].replace(",", "·") for r in rows], rotation=35, ha="right", fontsize=6.5)
+    ax.set_ylabel("share of flows")
+    ax.set_ylim(min(0.99, float(lo.min()) - 0.002), 1.0005)
+    ax.set_title(f"Conjecture 1 atlas: {n} flows per architecture (Gaussian data and init)")
+    ax.legend(fontsize=6.5, loc="lower left")
+    fig.tight_layout()
+    _style.save_figure(fig, out, NAME)
+    pyplot.close("all")
+
+
+def _style_categories():
+    from geomflow._tally import CATEGORIES
+
+    return CATEGORIES
+
+
+def main(argv=None) -> dict:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
