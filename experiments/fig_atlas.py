@@ -108,28 +108,38 @@ def run(args) -> dict:
                                   "grad_norm": float(res.records["grad_norm"][i]),
                                   "t": float(res.records["t"][i]),
                                   "steps": int(res.records["steps"][i])})
+            _write_tables(args, n, rows, nonglobal, complete=False)  # after every architecture
             print(f"  {row['widths']:>14}: {row['global_min']}/{res.samples} global "
                   f"[{row['global_min_wilson95_lo']:.5f}, 1], others "
                   f"{ {c: k for c, k in res.tally.items() if k and c != 'global_min'} } "
                   f"({res.wall_s:.0f} s)", flush=True)
+    result = _write_tables(args, n, rows, nonglobal, complete=len(rows) == len(archs), seconds=tm.seconds)
+    _figure(args.out, rows, n)
+    total = result["total_flows"]
+    lines = [f"{r['widths']}: {r['global_min']}/{r['samples']} at a global minimum, 95% lower bound "
+             f"{r['global_min_wilson95_lo']:.5f}" for r in rows]
+    lines += [f"{len(nonglobal)} of {total} flows did not end at a global minimum "
+              f"({', '.join(sorted({d['category'] for d in nonglobal})) or 'none'}); {tm.seconds:.0f} s"]
+    _style.report(NAME, lines)
+    return result
+
+
+def _write_tables(args, n, rows, nonglobal, *, complete: bool, seconds=None) -> dict:
+    """`atlas.json`, `atlas.csv`, `atlas_nonglobal.csv` (rewritten after every architecture, so
+    a long run that is stopped leaves the finished rows, marked `complete: false`)."""
     total = sum(r["samples"] for r in rows)
     result = {
         "claim": "Conjecture 1: gradient flow on the quadratic loss of a linear network ends at a "
                  "global minimum (12 architectures, depths 2-6)",
         "samples_per_architecture": n, "total_flows": total, "rows": rows,
-        "non_global": nonglobal, "all_global": not nonglobal, "seconds": tm.seconds,
+        "non_global": nonglobal, "all_global": not nonglobal, "complete": complete,
+        "seconds": seconds if seconds is not None else sum(r["wall_s"] for r in rows),
         "meta": _style.metadata(None, size=args.size, samples=n,
                                 command="python experiments/fig_atlas.py " + " ".join(sys.argv[1:])),
     }
     _style.write_json(args.out, NAME, result)
     _style.write_csv(args.out, NAME, rows)
     _write_nonglobal(args.out, nonglobal)
-    _figure(args.out, rows, n)
-    lines = [f"{r['widths']}: {r['global_min']}/{r['samples']} at a global minimum, 95% lower bound "
-             f"{r['global_min_wilson95_lo']:.5f}" for r in rows]
-    lines += [f"{len(nonglobal)} of {total} flows did not end at a global minimum "
-              f"({', '.join(sorted({d['category'] for d in nonglobal})) or 'none'}); {tm.seconds:.0f} s"]
-    _style.report(NAME, lines)
     return result
 
 
