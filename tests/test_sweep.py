@@ -158,6 +158,9 @@ def test_must_show_2000_samples(widths, tmp_path):
     assert sum(s["tally"].values()) == 2000
     assert s["tally"]["non_global_local_min"] == 0
     assert s["max_delta_drift"] < 1e-8
+    # Regression value (issue 3's must-show 1, recorded with the earlier classifier): every one
+    # of the 2000 flows ends at a global minimum; issue 15's classifier must not change that.
+    assert s["tally"]["global_min"] == 2000
 
 
 def test_two_processes_over_disjoint_shards_merge_to_the_one_process_result(base, tmp_path):
