@@ -69,6 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", default=os.path.join("runs", NAME),
                    help="where the resumable sweeps keep their chunks (default runs/atlas)")
     p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw the figure from OUT/atlas.json (e.g. of a stopped run)")
     args = p.parse_args(argv)
     if args.samples is not None and args.samples <= 0:
         p.error(f"--samples must be a positive number of flows, got {args.samples}")
@@ -174,9 +176,11 @@ def _figure(out, rows, n):
                         color=_style.COLORS["bad_min"])
     ax.set_xticks(x, [r["widths"].replace(",", "·") for r in rows], rotation=35, ha="right", fontsize=6.5)
     ax.set_ylabel("share of flows")
-    ax.set_ylim(min(0.99, float(lo.min()) - 0.002), 1.0005)
-    ax.set_title(f"Conjecture 1 atlas: {n} flows per architecture (Gaussian data and init)")
-    ax.legend(fontsize=6.5, loc="lower left")
+    span = 1.0 - float(lo.min())
+    ax.set_ylim(1.0 - 2.2 * span, 1.0 + 0.15 * span)
+    ax.set_title(f"Conjecture 1 atlas: {n} flows per architecture, {len(rows)} architectures "
+                 "(Gaussian data and init)", fontsize=8)
+    ax.legend(fontsize=6.5, loc="lower right")
     fig.tight_layout()
     _style.save_figure(fig, out, NAME)
     pyplot.close("all")
@@ -188,8 +192,19 @@ def _style_categories():
     return CATEGORIES
 
 
+def replot(args) -> dict:
+    """Redraw `atlas.png/pdf` from `OUT/atlas.json` (the rows finished so far)."""
+    import json
+
+    with open(os.path.join(args.out, NAME + ".json")) as f:
+        result = json.load(f)
+    _figure(args.out, result["rows"], result["samples_per_architecture"])
+    return result
+
+
 def main(argv=None) -> dict:
-    return run(parse_args(argv))
+    args = parse_args(argv)
+    return replot(args) if args.replot else run(args)
 
 
 if __name__ == "__main__":
