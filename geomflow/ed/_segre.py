@@ -437,8 +437,7 @@ _FIBRES: dict = {}  # solved start fibres, per process
 
 
 def _monodromy(ns, metric, seed, loops, max_loops, stall, batch, verbose) -> SegreFibre:
-    from ._homotopy import track
-    from ._solve import _append_new
+    from ._solve import _append_new, around_loops
     from ._trace import trace_test
 
     system = SegreSystem(ns)
@@ -487,16 +486,10 @@ def _monodromy(ns, metric, seed, loops, max_loops, stall, batch, verbose) -> Seg
         k = len(src)
         Rs = np.repeat(R[None], k, axis=0)
         ys, a_s = system.coordinates(src, Rs)
-        P = (_stack([p0] * len(arcs)), _stack([a[1] for a in arcs]), _stack([a[0] for a in arcs]))
-        ya, cha, st, _ = track(system, ys, (Rs, a_s), P, lj, batch=batch, seed=int(seed) + 2 * rounds)
-        _, ok = system.good_endpoints(ya, cha, st, tuple(a[lj] for a in P[2]))
-        ya, cha, lb = ya[ok], tuple(c[ok] for c in cha), lj[ok]
-        P = (_stack([a[0] for a in arcs]), _stack([a[2] for a in arcs]), _stack([p0] * len(arcs)))
-        yb, chb, st, _ = track(system, ya, cha, P, lb, batch=batch, seed=int(seed) + 2 * rounds + 1)
-        Xb, ok = system.good_endpoints(yb, chb, st, tuple(a[lb] for a in P[2]))
+        new = around_loops(system, ys, (Rs, a_s), arcs, p0, lj, batch=batch, seed=int(seed) + 2 * rounds)
         for j, _ in todo:
             pushed[j] = len(mats)
-        mats = _append_new(mats, Xb[ok])
+        mats = _append_new(mats, new)
         history.append(len(mats))
         if verbose:
             print(f"monodromy round {rounds} ({len(arcs)} loops, {k} paths): {len(mats)} solutions")

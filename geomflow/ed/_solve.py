@@ -140,12 +140,32 @@ class StartFibre:
         return self.system.matrices(self.solutions, np.repeat(self.chart[0][None], k, axis=0))
 
 
+def around_loops(system, ys, chart, arcs, p0, loop_ids, *, batch, seed):
+    """One monodromy round: track the points `ys` (in `chart`, at parameters `p0`) out along the
+    first arc of loop `loop_ids[i]` to its far point and back along its second arc; return the
+    good endpoints (`_good_endpoints`), which are points of the start fibre again. `arcs[j]` is
+    `(far point, first midpoint, second midpoint)`; the two legs use seeds `seed`, `seed + 1`."""
+    P = (_stack([p0] * len(arcs)), _stack([a[1] for a in arcs]), _stack([a[0] for a in arcs]))
+    ya, cha, st, _ = track(system, ys, chart, P, loop_ids, batch=batch, seed=seed)
+    _, ok = _good_endpoints(system, ya, cha, st, tuple(a[loop_ids] for a in P[2]))
+    ya, cha, lb = ya[ok], tuple(c[ok] for c in cha), loop_ids[ok]
+    P = (_stack([a[0] for a in arcs]), _stack([a[2] for a in arcs]), _stack([p0] * len(arcs)))
+    yb, chb, st, _ = track(system, ya, cha, P, lb, batch=batch, seed=seed + 1)
+    Mb, ok = _good_endpoints(system, yb, chb, st, tuple(a[lb] for a in P[2]))
+    return Mb[ok]
+
+
 def _good_endpoints(system, y, chart, status, p_end):
     """Refine endpoints; return `(M, ok)`: their matrices and a mask of those that count.
 
     An endpoint counts when its path finished, Newton refinement converged, the Jacobian is
     nonsingular, it is not at infinity (`|h| > AT_INFINITY_TOL·‖y‖`) and `M` has rank exactly `r`.
+    A system may bring its own filter, `system.good_endpoints(y, chart, status, p_end)` (e.g.
+    `SegreSystem`, whose points are tensors); then that one decides.
     """
+    own = getattr(system, "good_endpoints", None)
+    if own is not None:
+        return own(y, chart, status, p_end)
     yr, step, cond = refine_endpoints(system, y, p_end, chart)
     scale = np.linalg.norm(yr, axis=1)
     ok = (status == DONE) & np.isfinite(step) & (step <= ENDPOINT_RESIDUAL_TOL * scale)
@@ -256,17 +276,11 @@ def monodromy_start_fibre(system: RankSystem, *, seed: int = 0, loops: int = 2,
         k = len(src)
         R0s = np.repeat(R0[None], k, axis=0)
         ys, a_s = system.coordinates(src, R0s)
-        P = (_stack([p0] * len(arcs)), _stack([a[1] for a in arcs]), _stack([a[0] for a in arcs]))
-        ya, cha, st, _ = track(system, ys, (R0s, np.array(a_s)), P, lj, batch=batch,
-                               seed=seed + 2 * rounds)
-        _, ok = _good_endpoints(system, ya, cha, st, tuple(a[lj] for a in P[2]))
-        ya, cha, lb = ya[ok], tuple(c[ok] for c in cha), lj[ok]
-        P = (_stack([a[0] for a in arcs]), _stack([a[2] for a in arcs]), _stack([p0] * len(arcs)))
-        yb, chb, st, _ = track(system, ya, cha, P, lb, batch=batch, seed=seed + 2 * rounds + 1)
-        Mb, ok = _good_endpoints(system, yb, chb, st, tuple(a[lb] for a in P[2]))
+        new = around_loops(system, ys, (R0s, np.array(a_s)), arcs, p0, lj, batch=batch,
+                           seed=seed + 2 * rounds)
         for j, _ in todo:
             pushed[j] = len(mats)
-        mats = _append_new(mats, Mb[ok])
+        mats = _append_new(mats, new)
         history.append(len(mats))
         if verbose:
             print(f"monodromy round {rounds} ({len(arcs)} loops, {k} paths): {len(mats)} solutions")

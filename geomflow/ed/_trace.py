@@ -111,10 +111,9 @@ def trace_test(system, matrices, params, R0, *, seed: int = 0, batch: int = 2048
     from ._homotopy import dedup, track
     from ._solve import _good_endpoints, _stack
 
-    # A system may bring its own endpoint filter (`SegreSystem.good_endpoints`); the
-    # rank-`r` one is the default.
-    endpoints = getattr(system, "good_endpoints", None) or (
-        lambda y, ch, st, p: _good_endpoints(system, y, ch, st, p))
+    def endpoints(y, ch, st, p):  # the system's own filter where it has one (`_good_endpoints`)
+        return _good_endpoints(system, y, ch, st, p)
+
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7ACE]))
     W0, Q0 = (np.asarray(a, dtype=np.complex128) for a in params)
     mats = np.asarray(matrices, dtype=np.complex128)
