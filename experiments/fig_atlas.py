@@ -88,7 +88,9 @@ def run(args) -> dict:
     with _style.Timer() as tm:
         for widths, what in archs:
             spec = gf.ProblemSpec(widths)
-            out = os.path.join(args.runs, f"n{n}_seed{args.seed}_" + "-".join(map(str, widths)))
+            # One directory per (seed, architecture), whatever the size: a larger run keeps the
+            # chunks of a smaller one (sample i depends only on the seed and i).
+            out = os.path.join(args.runs, f"seed{args.seed}_" + "-".join(map(str, widths)))
             cfg = gf.SweepConfig(spec, samples=n, seed=args.seed, chunk_size=min(CHUNK, n), out=out)
             res = gf.run_flow_sweep(cfg)
             cats = res.categories

@@ -202,6 +202,7 @@ from ._sweep import (
     compare_precisions as compare_precisions,
     load_sweep as load_sweep,
     merge_sweeps as merge_sweeps,
+    rerun_samples as rerun_samples,
     run_flow_sweep as run_flow_sweep,
     shard_range as shard_range,
     tally as tally,

@@ -79,26 +79,68 @@ def _chunk_metas(out: str) -> list[dict]:
     return metas
 
 
-# The source files whose code determines per-sample numbers (the subpackages whole).
-_NUMERICS_MODULES = ("_flow.py", "_batchlast.py", "_config.py", "_scheduler.py", "_finalise.py",
-                     "_sampling.py", "_critical.py", "_losses.py", "_networks.py", "_oracles.py",
-                     "_invariants.py", "_fibres.py", "models", "integrators")
+# The modules a sweep's per-sample numbers are computed by; `numerics_fingerprint` hashes these and
+# every geomflow module they import, directly or not (found by parsing the imports, so a new
+# helper module cannot be left out by hand).
+_NUMERICS_ROOTS = ("_flow.py", "_finalise.py", "_sampling.py", "_scheduler.py", "_critical.py",
+                   "_config.py", "models", "integrators")
+
+
+def numerics_modules() -> tuple[str, ...]:
+    """The geomflow source files (paths relative to the package) that `numerics_fingerprint`
+    hashes: the roots above and the transitive closure of their package-internal imports."""
+    import ast
+
+    here = os.path.dirname(os.path.abspath(__file__))
+
+    def files_of(rel: str) -> list[str]:
+        path = os.path.join(here, rel)
+        if os.path.isdir(path):
+            return [os.path.join(rel, f) for f in sorted(os.listdir(path)) if f.endswith(".py")]
+        return [rel] if os.path.exists(path) else []
+
+    def resolve(pkg: str, level: int, module: str | None, names) -> list[str]:
+        pkg_parts = pkg.split("/") if pkg else []
+        if level - 1 > len(pkg_parts):
+            return []
+        parts = pkg_parts[: len(pkg_parts) - (level - 1)] + (module.split(".") if module else [])
+        out = []
+        targets = [parts] if module else [parts + [n] for n in names]
+        for t in targets:
+            rel = "/".join(t)
+            for cand in (rel + ".py", os.path.join(rel, "__init__.py")):
+                if os.path.exists(os.path.join(here, cand)):
+                    out.append(cand)
+                    break
+        return out
+
+    todo = [f for r in _NUMERICS_ROOTS for f in files_of(r)]
+    seen: set[str] = set()
+    while todo:
+        rel = todo.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        with open(os.path.join(here, rel), encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+        pkg = os.path.dirname(rel)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                todo += resolve(pkg, node.level, node.module, [a.name for a in node.names])
+    return tuple(sorted(seen))
 
 
 @functools.lru_cache(maxsize=1)
 def numerics_fingerprint() -> str:
-    """Hash of geomflow's numerical source files and of the jax/jaxlib/diffrax/optax versions."""
+    """Hash of the source of [`numerics_modules`][] and of the jax/jaxlib/diffrax/optax/equinox/
+    lineax versions: a sweep directory is resumed only by the code that wrote it."""
     import importlib.metadata
 
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    for name in _NUMERICS_MODULES:
-        path = os.path.join(here, name)
-        files = ([os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".py")]
-                 if os.path.isdir(path) else [path])
-        for file in files:
-            with open(file, "rb") as fh:
-                h.update(fh.read())
+    for rel in numerics_modules():
+        with open(os.path.join(here, rel), "rb") as fh:
+            h.update(fh.read())
     for dist in ("jax", "jaxlib", "diffrax", "optax", "equinox", "lineax"):
         try:
             h.update(f"{dist}={importlib.metadata.version(dist)}".encode())

@@ -7,7 +7,9 @@ With an output directory it writes, per chunk of consecutive indices, `chunk_<st
 run's fingerprint, work counters), each written atomically (temporary file, then `os.replace`),
 plus `run.json` (config, seed, versions, JAX backend, devices, shard). A re-started sweep skips
 every chunk whose two files exist and verify, so a run killed at any moment ends with the same
-per-sample results as an uninterrupted one. [`merge_sweeps`][] joins the directories of several
+per-sample results as an uninterrupted one; re-run with a larger `samples` in the same directory,
+it keeps the chunks it has and computes only the rest (sample `i` depends only on the seed and
+`i`). [`merge_sweeps`][] joins the directories of several
 shards after checking that their chunks tile `[0, samples)` with nothing missing or doubled.
 """
 
@@ -190,8 +192,11 @@ class SweepConfig:
         """Hash of everything that determines the per-sample numbers: the problem, method,
         tolerances and seed, plus the numerical code itself (see `numerics_fingerprint`), so a
         sweep is never resumed or merged across code or JAX versions that could round
-        differently."""
-        blob = json.dumps(self.problem_dict(), sort_keys=True).encode() + numerics_fingerprint().encode()
+        differently. The sample count is not part of it: sample `i` depends only on the seed and
+        `i`, so a sweep re-run in its directory with more samples keeps the chunks it has and
+        computes only the new ones (and one with fewer reads back the first ones)."""
+        problem = {k: v for k, v in self.problem_dict().items() if k != "samples"}
+        blob = json.dumps(problem, sort_keys=True).encode() + numerics_fingerprint().encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -449,7 +454,7 @@ def _run_flow_sweep(config) -> SweepResult:
     spec, fcfg, tol = config.spec, config.flow_config, config.flow_tolerances
     needed = executed = 0
     new_parts: dict[tuple[int, int], dict] = {}
-    ctx = jax.default_matmul_precision("highest") if config.precision == "float32" else _null()
+    ctx = _precision_context(config.precision)
     # Groups of chunks go through the pool together, so the pool stays full across chunk ends.
     from ._scheduler import Backend
 
@@ -512,6 +517,47 @@ def _run_flow_sweep(config) -> SweepResult:
     return res
 
 
+def rerun_samples(config: SweepConfig | dict, indices) -> dict:
+    """Run the samples `indices` of a sweep's configuration again, alone, through the same
+    scheduler, finalisation and drift retry as [`run_flow_sweep`][]: the records are
+    bit-identical to the sweep's (on the same backend and block width), so a flow a sweep
+    reports (say, one that did not end at a global minimum) can be examined by itself.
+
+    **Returns:** a dict of numpy arrays, one entry per record field, in the order of `indices`.
+
+    Examples:
+        >>> import geomflow as gf
+        >>> cfg = gf.SweepConfig(gf.ProblemSpec((2, 2, 2), data="whitened"), samples=8)
+        >>> rec = gf.rerun_samples(cfg, [5, 2])
+        >>> rec["index"].tolist(), [gf.CLASS_NAMES[k] for k in rec["label"]]
+        ([5, 2], ['global_min', 'global_min'])
+    """
+    from ._flow import finalise_batch, run_batch
+
+    if isinstance(config, dict):
+        config = SweepConfig.from_dict(config)
+    idx = np.asarray(indices, np.int64).reshape(-1)
+    if idx.size == 0 or np.any(idx < 0) or np.any(idx >= config.samples):
+        raise GeomflowError(f"indices must be a non-empty list of sample indices in [0, {config.samples}), "
+                            f"got {idx.tolist()}")
+    spec, fcfg, tol = config.spec, config.flow_config, config.flow_tolerances
+    ctx = _precision_context(config.precision)
+    with ctx:
+        raw, _ = run_batch(spec, fcfg, config.seed, idx, tol, pool_size=config.pool_size,
+                           round_steps=config.round_steps, n_devices=config.n_devices,
+                           block_width=config.block_width)
+        rec = finalise_batch(spec, fcfg, config.seed, idx, raw, tol, loss_star=config.loss_star,
+                             no_bad_minima=config.no_bad_minima)
+        return _retry_over_drift(config, rec, idx, tol)
+
+
+def _precision_context(precision: str):
+    """`jax.default_matmul_precision("highest")` for float32 sweeps, a no-op otherwise."""
+    import jax
+
+    return jax.default_matmul_precision("highest") if precision == "float32" else _null()
+
+
 def _needs_ed_globality(spec: ProblemSpec) -> bool:
     """A perturbed distance on a non-filling linear network: `L*` has no closed form."""
     return spec.loss == "perturbed" and spec.model is None and not spec.arch.filling
@@ -539,9 +585,10 @@ def load_sweep(out: str) -> SweepResult:
     """Read a sweep directory (all verified chunks) into a [`SweepResult`][]."""
     with open(os.path.join(out, "run.json")) as fh:
         run = json.load(fh)
+    a, b = run.get("index_range", [0, run["config"]["samples"]])
     parts = []
     for meta in _chunk_metas(out):
-        if meta.get("fingerprint") != run["fingerprint"]:
+        if meta.get("fingerprint") != run["fingerprint"] or not a <= meta["start"] < meta["stop"] <= b:
             continue
         rec = _read_chunk(out, meta)
         if rec is None:
@@ -569,13 +616,17 @@ def merge_sweeps(dirs: Sequence[str], out: str) -> SweepResult:
         with open(path) as fh:
             run = json.load(fh)
         runs.append(run)
+        a, b = run.get("index_range", [0, run["config"]["samples"]])
         for m in _chunk_metas(d):
-            if m.get("fingerprint") == run["fingerprint"]:
+            if m.get("fingerprint") == run["fingerprint"] and a <= m["start"] < m["stop"] <= b:
                 metas.append((d, m))
     fps = {r["fingerprint"] for r in runs}
     if len(fps) != 1:
         raise GeomflowError(f"cannot merge sweeps of different configurations (fingerprints {sorted(fps)})")
-    samples = runs[0]["config"]["samples"]
+    counts = sorted({r["config"]["samples"] for r in runs})
+    if len(counts) != 1:
+        raise GeomflowError(f"cannot merge shards of sweeps of different sizes (samples {counts})")
+    samples = counts[0]
     metas.sort(key=lambda dm: (dm[1]["start"], dm[1]["stop"]))
     pos = 0
     problems = []
@@ -610,7 +661,7 @@ def merge_sweeps(dirs: Sequence[str], out: str) -> SweepResult:
 
 
 __all__: list[Any] = [
-    "SweepConfig", "SweepResult", "run_flow_sweep", "merge_sweeps", "load_sweep",
+    "SweepConfig", "SweepResult", "run_flow_sweep", "rerun_samples", "merge_sweeps", "load_sweep",
     "wilson_interval", "tally", "categories", "shard_range", "parse_shard", "compare_precisions",
     "CATEGORIES",
 ]

@@ -82,6 +82,53 @@ def test_restart_skips_finished_chunks(tmp_path):
         run_flow_sweep(SweepConfig(SPEC, samples=N, seed=4, chunk_size=32, out=str(tmp_path)))
 
 
+def test_a_sweep_rerun_with_more_samples_keeps_its_chunks(tmp_path, base):
+    """Sample `i` depends only on the seed and `i`: a directory re-run with more samples keeps
+    the chunks it has (and gives the same numbers as one run of the larger size); re-run with
+    fewer, it reads back the first ones only."""
+    small = SweepConfig(SPEC, samples=32, seed=3, chunk_size=32, pool_size=32, out=str(tmp_path))
+    run_flow_sweep(small)
+    big = run_flow_sweep(SweepConfig(SPEC, samples=N, seed=3, chunk_size=32, pool_size=32,
+                                     out=str(tmp_path)))
+    assert big.chunks_skipped == 1 and big.samples == N
+    _same(base.records, big.records)
+    again = run_flow_sweep(small)
+    assert again.chunks_skipped == 1 and again.samples == 32
+    assert load_sweep(str(tmp_path)).samples == 32
+    with pytest.raises(GeomflowError, match="different sizes"):
+        d = [str(tmp_path / "a"), str(tmp_path / "b")]
+        run_flow_sweep(SweepConfig(SPEC, samples=32, seed=3, chunk_size=32, shard=(0, 2), out=d[0]))
+        run_flow_sweep(SweepConfig(SPEC, samples=64, seed=3, chunk_size=32, shard=(1, 2), out=d[1]))
+        merge_sweeps(d, str(tmp_path / "m"))
+
+
+def test_one_block_pools_round_like_several_and_samples_rerun_alone(base):
+    """A pool of one 128-lane block (≤ 128 samples) gives the same bits as the same samples in
+    a pool of several blocks (XLA would inline a one-trip block loop and round differently),
+    so `rerun_samples` reproduces any sweep record exactly, alone."""
+    from geomflow._sweep import rerun_samples
+
+    cfg = SweepConfig(SPEC, samples=N, seed=3)
+    alone = rerun_samples(cfg, [70, 5, 41])
+    _same({k: np.asarray(v)[[70, 5, 41]] for k, v in base.records.items()}, alone)
+    wide = run_flow_sweep(SweepConfig(SPEC, samples=130, seed=3, pool_size=256))
+    _same({k: np.asarray(v)[:N] for k, v in wide.records.items()}, base.records)
+    with pytest.raises(GeomflowError, match=r"indices must be .* in \[0, 96\)"):
+        rerun_samples(cfg, [96])
+
+
+def test_the_numerics_fingerprint_covers_every_module_the_flow_code_imports():
+    """The hashed files are the import closure of the flow/finalisation code: the classifier's
+    balancing step and the LCN/polynomial maps are in it, the sweep bookkeeping and ED are not."""
+    from geomflow._records import numerics_modules
+
+    mods = set(numerics_modules())
+    assert {"_balancing.py", "_critical.py", "_lcn.py", "_polynomial_networks.py",
+            "models/_linear.py", "integrators/_tsit5.py"} <= mods
+    assert not {"_sweep.py", "_records.py", "_globality.py"} & mods
+    assert not any(m.startswith(("ed/", "cli/")) for m in mods)
+
+
 def test_sigkill_halfway_then_restart_gives_identical_results(tmp_path):
     """A sweep killed with SIGKILL after its first chunks resumes and ends with per-sample
     results identical to an uninterrupted run."""
