@@ -15,6 +15,17 @@ Data models (`ProblemSpec.data`), for the quadratic loss `ℓ_{X,Y}(M) = ‖MX �
 - `teacher`: `Y = M_teacher X + noise·E`, `M_teacher = G_h ⋯ G_1` a product of Gaussian matrices
   of the same widths with entries `N(0, 1/d_{i−1})` (so of rank `≤ r`), `E` standard Gaussian.
 
+Hard cases (the atlas's "where it is hard" panel; linear networks):
+
+- `correlated`: `X = C Z` with `Z` Gaussian and `C Cᵀ = (1 − ρ) I + ρ 11ᵀ` (`ρ = correlation`,
+  default 0.9: `Σ_XX` far from a multiple of `I`), `Y` Gaussian;
+- `close_spectrum`: `X` with orthonormal rows and `Y = Q X`, `Q = U diag(σ) Vᵀ` with Haar frames
+  and `σ_i = 1 − (i − 1)·gap` (`gap`, default `1e-3`): all singular values of `Q` nearly equal,
+  so the Eckart–Young truncation `σ_r > σ_{r+1}` is by a relative `gap` only;
+- `low_rank`: `Y = M X` with `M = G_1 G_2` a product of Gaussian `d_h×k` and `k×d_0` matrices,
+  `k = target_rank` (default `r − 1`): `rank Y Xᵀ = k < r`, the global minima lie over a singular
+  point of the function space.
+
 For the perturbed distance `ℓ_{A,Q}(M) = ‖A·vec(M − Q)‖²` (`ProblemSpec.loss = "perturbed"`),
 `A ∈ R^{N×N}` (`N = d_h d_0`) and `Q ∈ R^{d_h×d_0}` have i.i.d. N(0, 1) entries (the model that
 reproduces the talk's ED table, MATH.md §3).
@@ -33,7 +44,8 @@ from ._errors import GeomflowError
 from ._losses import PerturbedDistance, QuadraticLoss
 from ._networks import INITIALISATIONS, Architecture, architecture
 
-DATA_MODELS = ("gaussian", "whitened", "teacher")
+DATA_MODELS = ("gaussian", "whitened", "teacher", "correlated", "close_spectrum", "low_rank")
+LINEAR_ONLY_DATA = ("teacher", "low_rank")
 LOSS_KINDS = ("quadratic", "perturbed")
 
 _DATA_STREAM, _INIT_STREAM = 0, 1
@@ -52,6 +64,8 @@ class ProblemSpec:
     - `data`: `"gaussian"`, `"whitened"` or `"teacher"` (quadratic loss only).
     - `n_data`: the number `s` of data points; default `max(10, 2·d_0)`.
     - `noise`: the noise level of the teacher–student model.
+    - `correlation`, `gap`, `target_rank`: the parameters of the `correlated`, `close_spectrum`
+      and `low_rank` data models (module docstring); defaults 0.9, 1e-3 and `r − 1`.
     - `init`: `"gaussian"`, `"balanced"` or `"orthogonal"` (see `geomflow._networks`).
     - `init_scale`: the scale of the initialisation (e.g. `1e-3` for a small one).
 
@@ -71,6 +85,9 @@ class ProblemSpec:
     init: str = "gaussian"
     init_scale: float = 1.0
     model: Any = None
+    correlation: float = 0.9
+    gap: float = 1e-3
+    target_rank: int | None = None
 
     def __post_init__(self):
         if self.model is not None:
@@ -87,8 +104,8 @@ class ProblemSpec:
             object.__setattr__(self, "widths", architecture(self.widths).widths)
         else:
             object.__setattr__(self, "widths", tuple(self.model.out_shape[::-1]))
-            if self.data == "teacher":
-                raise GeomflowError("the teacher data model needs a linear network (--model linear)")
+            if self.data in LINEAR_ONLY_DATA:
+                raise GeomflowError(f"the {self.data} data model needs a linear network (--model linear)")
         if self.loss not in LOSS_KINDS:
             raise GeomflowError(f"unknown loss {self.loss!r}; accepted: {', '.join(LOSS_KINDS)}")
         if self.data not in DATA_MODELS:
@@ -105,10 +122,28 @@ class ProblemSpec:
             n = self.n_data
             if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
                 raise GeomflowError(f"n_data must be a positive integer, got {n!r}")
-        if self.data == "whitened" and self.num_data < self.widths[0]:
+        if self.data in ("whitened", "close_spectrum") and self.num_data < self.widths[0]:
             raise GeomflowError(
-                f"whitened data needs n_data ≥ d_0 = {self.widths[0]} (XXᵀ = I), got {self.num_data}"
+                f"{self.data} data needs n_data ≥ d_0 = {self.widths[0]} (XXᵀ = I), got {self.num_data}"
             )
+        c, g = float(self.correlation), float(self.gap)
+        if not 0.0 <= c < 1.0:
+            raise GeomflowError(f"correlation must be in [0, 1), got {self.correlation!r}")
+        m = min(self.widths[0], self.widths[-1])
+        if not (0.0 < g and (m - 1) * g < 1.0):
+            raise GeomflowError(f"gap must be in (0, 1/(min(d_0, d_h) − 1)) = (0, {1 / max(m - 1, 1):g}) "
+                                f"so that every singular value 1 − (i−1)·gap is positive, got {self.gap!r}")
+        object.__setattr__(self, "correlation", c)
+        object.__setattr__(self, "gap", g)
+        if self.target_rank is not None:
+            k = self.target_rank
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= m:
+                raise GeomflowError(f"target_rank must be an integer in [0, min(d_0, d_h)] = [0, {m}], got {k!r}")
+
+    @property
+    def low_rank_k(self) -> int:
+        """The rank `k` of the `low_rank` data model's target (default `r − 1`)."""
+        return self.target_rank if self.target_rank is not None else max(self.arch.rank - 1, 0)
 
     @property
     def arch(self) -> Architecture:
@@ -133,6 +168,14 @@ class ProblemSpec:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
         d["widths"] = list(self.widths)
         d["n_data"] = self.num_data
+        # A data model's own parameter is listed only with it (so the specs, and the sweep
+        # fingerprints, of the other data models do not change with these fields).
+        for name, data in (("correlation", "correlated"), ("gap", "close_spectrum"),
+                           ("target_rank", "low_rank")):
+            if self.data != data:
+                d.pop(name)
+        if self.data == "low_rank":
+            d["target_rank"] = self.low_rank_k
         if self.model is not None:
             d["model"] = self.model.spec_string()
         return d
@@ -189,12 +232,26 @@ def sample_data(key: jax.Array, spec: ProblemSpec, dtype=None):
     # monomials ν(x)) samples the inputs x and maps them: ‖μ(w)ν(X) − Y‖² is the squared error.
     features = getattr(spec.model, "data_features", None)
     d_in = spec.model.data_dim if features is not None else d0
-    if spec.data == "whitened":
+    if spec.data in ("whitened", "close_spectrum"):
         X = _orthonormal_rows(kx, d_in, s, dtype)
     else:
         X = jax.random.normal(kx, (d_in, s), dtype=dtype)
+    if spec.data == "correlated":
+        rho = spec.correlation
+        C = jnp.linalg.cholesky((1 - rho) * jnp.eye(d_in, dtype=dtype) + rho * jnp.ones((d_in, d_in), dtype))
+        X = C @ X
     if features is not None:
         X = features(X)
+    if spec.data == "close_spectrum":
+        m = min(d_in, dh)
+        U = _orthonormal_rows(ky, m, dh, dtype).T  # dh × m, orthonormal columns
+        V = _orthonormal_rows(kt, m, d_in, dtype).T
+        sigma = 1.0 - spec.gap * jnp.arange(m, dtype=dtype)
+        return QuadraticLoss(X, ((U * sigma[None, :]) @ V.T) @ X)
+    if spec.data == "low_rank":
+        k = spec.low_rank_k
+        M = jax.random.normal(ky, (dh, k), dtype=dtype) @ jax.random.normal(kt, (k, d_in), dtype=dtype)
+        return QuadraticLoss(X, M @ X)
     if spec.data == "teacher":
         keys = jax.random.split(kt, len(d) - 1)
         M = None

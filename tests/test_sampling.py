@@ -45,6 +45,33 @@ def test_data_models():
     assert [W.shape for W in w] == [(1, 3), (3, 1)]
 
 
+def _q_singular_values(loss):
+    """σ(Q) for `Q = Y Xᵀ Σ_XX^{-1/2}`, computed here with numpy (independent of geomflow)."""
+    X, Y = np.asarray(loss.X), np.asarray(loss.Y)
+    w, V = np.linalg.eigh(X @ X.T)
+    return np.linalg.svd(Y @ X.T @ V @ np.diag(w ** -0.5) @ V.T, compute_uv=False)
+
+
+def test_hard_data_models():
+    """The atlas's hard cases: σ(Q) = 1, 1 − gap, 1 − 2·gap, …; rank YXᵀ = k; Σ_XX with the
+    prescribed correlation (its condition number (1 + (d−1)ρ)/(1 − ρ) in expectation)."""
+    close, _ = sample_problem(ProblemSpec((4, 2, 3), data="close_spectrum", gap=0.01), 0, 5)
+    np.testing.assert_allclose(_q_singular_values(close), [1.0, 0.99, 0.98], atol=1e-12)
+    low, _ = sample_problem(ProblemSpec((4, 3, 3, 4), data="low_rank"), 0, 1)
+    s = _q_singular_values(low)
+    assert s[1] > 1e-3 and np.all(s[2:] < 1e-12 * s[0])  # k = r − 1 = 2
+    low0, _ = sample_problem(ProblemSpec((4, 3, 3, 4), data="low_rank", target_rank=1), 0, 1)
+    assert np.sum(_q_singular_values(low0) > 1e-12) == 1
+    corr = [np.asarray(sample_problem(ProblemSpec((3, 2, 3), data="correlated", n_data=400,
+                                                  correlation=0.8), 0, i)[0].X) for i in range(3)]
+    for X in corr:
+        C = X @ X.T / 400
+        np.testing.assert_allclose(C, 0.2 * np.eye(3) + 0.8, atol=0.25)
+    # Only a data model's own parameter enters its spec (and so a sweep's fingerprint).
+    assert "gap" not in ProblemSpec((3, 2, 3)).to_dict()
+    assert ProblemSpec((3, 2, 3), data="low_rank").to_dict()["target_rank"] == 1
+
+
 @pytest.mark.parametrize("init", ["gaussian", "balanced", "orthogonal"])
 def test_init_scale(init):
     spec = ProblemSpec((3, 3, 3), init=init, init_scale=1e-3)
@@ -62,6 +89,10 @@ def test_init_scale(init):
         (dict(widths=(3, 2, 3), init_scale=-1.0), "init_scale"),
         (dict(widths=(5, 2, 3), data="whitened", n_data=4), "n_data"),
         (dict(widths=(3, 2, 3), n_data=0), "n_data"),
+        (dict(widths=(3, 2, 3), data="correlated", correlation=1.0), "correlation"),
+        (dict(widths=(3, 2, 3), data="close_spectrum", gap=0.6), "gap must be in"),
+        (dict(widths=(3, 2, 3), data="low_rank", target_rank=4), "target_rank"),
+        (dict(widths=(3, 2, 3), model="lcn:2,2", data="low_rank"), "needs a linear network"),
     ],
 )
 def test_bad_specs(kwargs, message):

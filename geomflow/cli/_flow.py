@@ -11,12 +11,14 @@ _OPTIONS = {
     "method": "method", "solver": "solver", "out": "out", "precision": "precision",
     "chunk_size": "chunk_size", "pool_size": "pool_size", "round_steps": "round_steps",
     "devices": "n_devices", "shard": "shard", "model": "model", "block_width": "block_width",
-    "loss_star": "loss_star",
+    "loss_star": "loss_star", "correlation": "correlation", "gap": "gap", "target_rank": "target_rank",
 }
 _TOLERANCES = ("grad", "rtol", "atol", "t_max", "max_steps", "learning_rate", "drift_tol")
 
 
 def register(sub) -> None:
+    from .._sampling import DATA_MODELS
+
     p = sub.add_parser(
         "flow",
         help="Monte Carlo of gradient flows: tally where they end (global min, saddles, …)",
@@ -42,7 +44,13 @@ def register(sub) -> None:
     p.add_argument("--loss", choices=("quadratic", "perturbed"))
     p.add_argument("--init", choices=("gaussian", "balanced", "orthogonal"))
     p.add_argument("--init-scale", type=float, dest="init_scale")
-    p.add_argument("--data", choices=("gaussian", "whitened", "teacher"))
+    p.add_argument("--data", choices=DATA_MODELS,
+                   help="data model (default gaussian; see geomflow._sampling): the hard cases are "
+                   "correlated (--correlation), close_spectrum (--gap) and low_rank (--target-rank)")
+    p.add_argument("--correlation", type=float, help="correlated data: ρ of Σ_XX (default 0.9)")
+    p.add_argument("--gap", type=float, help="close_spectrum data: σ_i(Q) = 1 − (i−1)·gap (default 1e-3)")
+    p.add_argument("--target-rank", type=int, dest="target_rank",
+                   help="low_rank data: rank of the target YXᵀ (default r − 1)")
     p.add_argument("--n-data", type=int, dest="n_data", help="data points s (default max(10, 2·d_0))")
     p.add_argument("--noise", type=float, help="teacher–student noise level (default 0.1)")
     p.add_argument("--method", choices=("flow", "gd", "momentum", "adam"))
