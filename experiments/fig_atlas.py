@@ -12,8 +12,11 @@ data (`s = max(10, 2·d_0)` points) and Gaussian initialisation of scale 1, `N` 
 `geomflow.run_flow_sweep` (the default engine; classification at the balanced representative,
 issue 15). Every status and class is counted with a 95% Wilson interval; a run that did not
 converge is counted as such, never in a critical set. Every flow that did not end at a global
-minimum is written to `atlas_nonglobal.csv` with its `(seed, index)`, so it can be rerun alone:
-`geomflow.solve_one(ProblemSpec(widths), seed, index)`.
+minimum is written to `atlas_nonglobal.csv` with its `(seed, index)`, so it can be rerun alone,
+bit for bit: `geomflow.rerun_samples(SweepConfig(ProblemSpec(widths), samples=N, seed=seed),
+[index])`. On the non-filling rows the share of **pure** limits (`gf.purity`: `μ(w)` is an
+Eckart–Young critical point `P_S` of `ℓ` on `M_r`) is counted beside the classes (columns `pure`,
+`spurious`, `not_critical_limit`).
 
 Sizes: `--tiny` 4 flows × 2 architectures (tests), quick default 128 flows per architecture,
 `--full` (also `geomflow figures --full --only atlas`) 10⁵ per architecture (10⁶+ in all; resumable: each architecture's sweep writes its
@@ -102,6 +105,12 @@ def run(args) -> dict:
                 lo, hi = gf.wilson_interval(k, res.samples)
                 row[c] = k
                 row[f"{c}_wilson95_lo"], row[f"{c}_wilson95_hi"] = lo, hi
+            if not spec.arch.filling:
+                pure = gf.purity(res.records, spec.arch.rank)
+                for c in ("pure", "spurious", "not_critical_limit"):
+                    k = int(np.count_nonzero(pure == c))
+                    row[c] = k
+                    row[f"{c}_wilson95_lo"], row[f"{c}_wilson95_hi"] = gf.wilson_interval(k, res.samples)
             rows.append(row)
             idx = np.flatnonzero(cats != "global_min")
             for i in idx:
@@ -172,6 +181,8 @@ def _figure(out, rows, n):
     ax.plot(x, share, "o", color=_style.COLORS["primary"], label="share at a global minimum")
     for xi, r in zip(x, rows):
         other = {c: r[c] for c in r if c in _style_categories() and c != "global_min" and r[c]}
+        if "pure" in r:
+            other["pure"] = f"{r['pure']}/{r['samples']}"
         if other:
             ax.annotate("\n".join(f"{c}: {k}" for c, k in other.items()), (xi, lo[xi]),
                         textcoords="offset points", xytext=(0, -14), ha="center", fontsize=5.5,

@@ -208,6 +208,7 @@ from ._sweep import (
     tally as tally,
     wilson_interval as wilson_interval,
 )
+from ._tally import purity as purity
 from ._zero_hessian_pieces import (
     Piece as Piece,
     piece_delta_dims as piece_delta_dims,

@@ -1,5 +1,7 @@
 """Where geomflow keeps caches: `$GEOMFLOW_CACHE` (default `~/.cache/geomflow`), one
-sub-folder per kind (`jax`: XLA's persistent compilation cache; `ed`: ED start fibres)."""
+sub-folder per kind (`jax`: XLA's persistent compilation cache; `ed`: ED start fibres).
+`$GEOMFLOW_JAX_CACHE`, where set, is the compilation cache's folder whatever `$GEOMFLOW_CACHE`
+says (the test suite shares one between its processes while keeping the ED caches apart)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def enable_compile_cache(min_compile_time_s: float = 1.0) -> str | None:
     `None` where it cannot be created (a read-only home must not stop a run)."""
     import jax
 
-    path = cache_dir("jax")
+    path = os.environ.get("GEOMFLOW_JAX_CACHE") or cache_dir("jax")
     try:
         os.makedirs(path, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", path)

@@ -18,14 +18,16 @@ The block width and the pool size are properties of the backend ([`Backend`][]):
 - **CPU**: the lanes are SIMD lanes; blocks of 128 (Tsit5) and 32 (Rosenbrock) lanes fit a
   core's cache (measured on a 2-core AVX-512 Xeon, widths (3,2,2,3): Tsit5 0.87/0.66/0.44 µs per
   sample-step at 32/64/128 lanes, Rodas4 3.5/3.4/3.2 µs); pools of 256 slots.
-- **GPU/TPU**: one block per pool (a sequential `lax.map` over 128-lane blocks would launch
-  thousands of tiny kernels per round): blocks of 16384 lanes, pools of 16384 slots, until a
-  measurement (`benchmarks/gpu.sh`) says otherwise.
+- **GPU/TPU**: one working block per pool (a sequential `lax.map` over 128-lane blocks would
+  launch thousands of tiny kernels per round): blocks of 16384 lanes, pools of 16384 slots (plus
+  the spare block below), until a measurement (`benchmarks/gpu.sh`) says otherwise.
 
 Override either with `block_width=` / `pool_size=` (Python: [`run_batch`][], `SweepConfig`;
 CLI: `--block-width`, `--pool-size`). Results are bit-identical on a given backend across pool
 sizes, chunking and device counts *for a fixed block width* (every block runs the same compiled
-code); a different block width may round differently.
+code; a pool has at least two blocks per device, because XLA compiles a block loop of one trip
+differently, the second block spare where there is nothing to fill it); a different block width
+may round differently.
 
 Several devices: each device runs the same single-device executable on its slice of the pool.
 """
@@ -341,7 +343,12 @@ def run_batch(spec: ProblemSpec, config: FlowConfig, seed: int, indices, toleran
         else:
             # Whole blocks of the widest stage on every device (one pool size for all stages).
             unit = (max(backend.lanes) if lay.batch_last else 1) * n_devices
-            size = max(unit, -(-min(backend.pool_size, n) // unit) * unit)
+            # At least two blocks per device: XLA inlines a block loop of one trip into its
+            # surroundings and rounds differently, so a one-block pool (a small run, a small
+            # `pool_size`) would not reproduce the same samples of a larger pool bit for bit.
+            # A spare block holds no live member and costs next to nothing.
+            least = 2 * unit if lay.batch_last else unit
+            size = max(least, -(-min(backend.pool_size, n) // unit) * unit)
         pools.append(_Pool(kern, problems, raw, tol, size))
     queues = [collections.deque(range(n))] + [collections.deque() for _ in range(n_stages - 1)]
     n_first = jnp.asarray(round_steps, jnp.int32)

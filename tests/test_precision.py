@@ -11,6 +11,7 @@ import json, jax
 assert not jax.config.jax_enable_x64  # JAX's default configuration
 import jax.numpy as jnp
 import geomflow as gf
+gf.enable_compile_cache()  # the suite's shared cache ($GEOMFLOW_JAX_CACHE): no cold compile here
 spec = gf.ProblemSpec((3, 2, 2, 3))
 res = gf.run_flow_sweep(gf.SweepConfig(spec, samples=16, seed=0))
 assert not jax.config.jax_enable_x64  # the caller's setting is left as it was

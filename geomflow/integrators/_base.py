@@ -44,15 +44,9 @@ class Blocks:
 
         def blocked(*args):
             n = jax.tree.leaves(args)[0].shape[0]
-            nb = n // lanes
-            rs = jax.tree.map(lambda a: a.reshape((nb, lanes) + a.shape[1:]), args)
-            if nb == 1:
-                # XLA inlines a loop of one trip into its surroundings and then fuses (and
-                # rounds) differently; a pool of one block runs as two (the second a copy,
-                # discarded), so every pool size runs the same compiled block.
-                rs = jax.tree.map(lambda a: jax.numpy.concatenate([a, a]), rs)
+            rs = jax.tree.map(lambda a: a.reshape((n // lanes, lanes) + a.shape[1:]), args)
             out = jax.lax.map(lambda blk: B.from_soa(fn(*B.to_soa(blk))), rs)
-            return jax.tree.map(lambda a: a[:nb].reshape((n,) + a.shape[2:]), out)
+            return jax.tree.map(lambda a: a.reshape((n,) + a.shape[2:]), out)
 
         return blocked
 
