@@ -22,12 +22,15 @@ from ._homotopy import TrackStats as TrackStats, track as track
 from ._segre import (
     SegreEDDegree as SegreEDDegree,
     SegreSystem as SegreSystem,
+    SegreTotalDegree as SegreTotalDegree,
+    SegreTotalDegreeSystem as SegreTotalDegreeSystem,
     certify_segre_points as certify_segre_points,
     friedland_ottaviani_count as friedland_ottaviani_count,
     generic_ed_degree_segre as generic_ed_degree_segre,
     segre_closed_form as segre_closed_form,
     segre_ed_degree as segre_ed_degree,
     segre_start_fibre as segre_start_fibre,
+    segre_total_degree as segre_total_degree,
 )
 from ._solve import (
     REAL_TOL as REAL_TOL,
