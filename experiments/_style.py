@@ -53,6 +53,32 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     return args
 
 
+def sweep_parser(description: str, name: str, *, full_help: str, tiny_help: str,
+                 per: str) -> argparse.ArgumentParser:
+    """The command line of a resumable paper-size sweep (the atlas, the hard-data panel, the
+    escape fit): `--full | --tiny | --samples N` (flows per `per`), `--out`, `--runs` (where its
+    chunks live, default `runs/<name>`), `--seed`. Add options, then call [`parse_sweep`][]."""
+    p = argparse.ArgumentParser(description=description.strip().splitlines()[0])
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--full", action="store_true", help=full_help)
+    g.add_argument("--tiny", action="store_true", help=tiny_help)
+    g.add_argument("--samples", type=int, help=f"flows per {per} (overrides the size)")
+    p.add_argument("--out", default="figures", help="output folder (default: figures/)")
+    p.add_argument("--runs", default=os.path.join("runs", name),
+                   help=f"where the resumable sweeps keep their chunks (default runs/{name})")
+    p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    return p
+
+
+def parse_sweep(p: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a [`sweep_parser`][] command line; `args.size` is `tiny`, `quick` or `full`."""
+    args = p.parse_args(argv)
+    if args.samples is not None and args.samples <= 0:
+        p.error(f"--samples must be a positive number of flows, got {args.samples}")
+    args.size = "full" if args.full else "tiny" if args.tiny else "quick"
+    return args
+
+
 def setup_jax() -> None:
     """float64 (every classification and tolerance ≤ 1e-8 needs it) and a persistent cache."""
     import jax

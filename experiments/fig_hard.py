@@ -61,20 +61,9 @@ SHOWN = ("global_min", "not_converged", "strict_saddle", "non_strict_saddle", "z
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--full", action="store_true", help="10^4 flows per cell (resumable)")
-    g.add_argument("--tiny", action="store_true", help="4 flows × 2 data models × 1 architecture")
-    g.add_argument("--samples", type=int, help="flows per cell (overrides the size)")
-    p.add_argument("--out", default="figures", help="output folder (default: figures/)")
-    p.add_argument("--runs", default=os.path.join("runs", NAME),
-                   help="where the resumable sweeps keep their chunks (default runs/hard)")
-    p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
-    args = p.parse_args(argv)
-    if args.samples is not None and args.samples <= 0:
-        p.error(f"--samples must be a positive number of flows, got {args.samples}")
-    args.size = "full" if args.full else "tiny" if args.tiny else "quick"
-    return args
+    p = _style.sweep_parser(__doc__, NAME, full_help="10^4 flows per cell (resumable)",
+                            tiny_help="4 flows × 2 data models × 1 architecture", per="cell")
+    return _style.parse_sweep(p, argv)
 
 
 def cells(size: str):
