@@ -19,6 +19,7 @@ Eckart–Young critical point `P_S` of `ℓ` on `M_r`) is counted beside the cla
 `spurious`, `not_critical_limit`).
 
 Sizes: `--tiny` 4 flows × 2 architectures (tests), quick default 128 flows per architecture,
+`--from-runs` writes the tables and figure from whatever chunks are finished (no flow is run),
 `--full` (also `geomflow figures --full --only atlas`) 10⁵ per architecture (10⁶+ in all; resumable: each architecture's sweep writes its
 chunks under `--runs` (default `runs/atlas`) and a restarted run skips the finished ones; about an
 hour of a 2-core box at ~400 classified flows/s). `--samples N` sets any other size.
@@ -67,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                             tiny_help="4 flows × 2 architectures (tests)", per="architecture")
     p.add_argument("--replot", action="store_true",
                    help="only redraw the figure from OUT/atlas.json (e.g. of a stopped run)")
+    p.add_argument("--from-runs", action="store_true", dest="from_runs",
+                   help="write the tables and figure from the chunks finished under --runs, "
+                   "without running a flow (e.g. while or after a long run)")
     return _style.parse_sweep(p, argv)
 
 
@@ -83,12 +87,18 @@ def run(args) -> dict:
             # One directory per (seed, architecture), whatever the size: a larger run keeps the
             # chunks of a smaller one (sample i depends only on the seed and i).
             out = os.path.join(args.runs, f"seed{args.seed}_" + "-".join(map(str, widths)))
-            cfg = gf.SweepConfig(spec, samples=n, seed=args.seed, chunk_size=min(CHUNK, n), out=out)
-            res = gf.run_flow_sweep(cfg)
+            if args.from_runs:
+                res = _finished(gf, out, n)
+                if res is None:
+                    print(f"  {widths}: no finished chunks in {out}", flush=True)
+                    continue
+            else:
+                cfg = gf.SweepConfig(spec, samples=n, seed=args.seed, chunk_size=min(CHUNK, n), out=out)
+                res = gf.run_flow_sweep(cfg)
             cats = res.categories
             row = {"widths": ",".join(map(str, widths)), "what": what, "h": len(widths) - 1,
                    "filling": spec.arch.filling, "rank": spec.arch.rank, "samples": res.samples,
-                   "wall_s": res.wall_s, "chunks_skipped": res.chunks_skipped,
+                   "wall_s": None if args.from_runs else res.wall_s, "chunks_skipped": res.chunks_skipped,
                    "max_delta_drift_converged": res.summary()["max_delta_drift_converged"]}
             for c, k in res.tally.items():
                 lo, hi = gf.wilson_interval(k, res.samples)
@@ -114,8 +124,10 @@ def run(args) -> dict:
             print(f"  {row['widths']:>14}: {row['global_min']}/{res.samples} global "
                   f"[{row['global_min_wilson95_lo']:.5f}, 1], others "
                   f"{ {c: k for c, k in res.tally.items() if k and c != 'global_min'} } "
-                  f"({res.wall_s:.0f} s)", flush=True)
-    result = _write_tables(args, n, rows, nonglobal, complete=len(rows) == len(archs), seconds=tm.seconds)
+                  f"({res.wall_s or 0:.0f} s)", flush=True)
+    complete = len(rows) == len(archs) and all(r["samples"] == n for r in rows)
+    result = _write_tables(args, n, rows, nonglobal, complete=complete,
+                           seconds=None if args.from_runs else tm.seconds)
     _figure(args.out, rows, n)
     total = result["total_flows"]
     lines = [f"{r['widths']}: {r['global_min']}/{r['samples']} at a global minimum, 95% lower bound "
@@ -124,6 +136,26 @@ def run(args) -> dict:
               f"({', '.join(sorted({d['category'] for d in nonglobal})) or 'none'}); {tm.seconds:.0f} s"]
     _style.report(NAME, lines)
     return result
+
+
+def _finished(gf, out: str, n: int):
+    """The sweep in `out` as far as it is finished: its verified chunks covering samples
+    `0 … k−1` without a gap (`k ≤ n`), without running a flow (`--from-runs`); None if none.
+    Its rows have `wall_s` None: the run that wrote the chunks knows its time, not this one."""
+    if not os.path.exists(os.path.join(out, "run.json")):
+        return None
+    res = gf.load_sweep(out)
+    idx = np.asarray(res.records["index"])
+    order = np.argsort(idx)
+    k = 0
+    while k < min(idx.size, n) and idx[order[k]] == k:
+        k += 1
+    if k == 0:
+        return None
+    keep = order[:k]
+    res.records = {key: np.asarray(v)[keep] for key, v in res.records.items()}
+    res.wall_s = 0.0
+    return res
 
 
 def _write_tables(args, n, rows, nonglobal, *, complete: bool, seconds=None) -> dict:
@@ -135,7 +167,7 @@ def _write_tables(args, n, rows, nonglobal, *, complete: bool, seconds=None) -> 
                  "global minimum (12 architectures, depths 2-6)",
         "samples_per_architecture": n, "total_flows": total, "rows": rows,
         "non_global": nonglobal, "all_global": not nonglobal, "complete": complete,
-        "seconds": seconds if seconds is not None else sum(r["wall_s"] for r in rows),
+        "seconds": seconds if seconds is not None else sum(r["wall_s"] or 0.0 for r in rows),
         "meta": _style.metadata(None, size=args.size, samples=n,
                                 command="python experiments/fig_atlas.py " + " ".join(sys.argv[1:])),
     }
@@ -170,18 +202,24 @@ def _figure(out, rows, n):
     ax.plot(x, share, "o", color=_style.COLORS["primary"], label="share at a global minimum")
     for xi, r in zip(x, rows):
         other = {c: r[c] for c in r if c in _style_categories() and c != "global_min" and r[c]}
-        if "pure" in r:
-            other["pure"] = f"{r['pure']}/{r['samples']}"
+        dy = -12 - 16 * (xi % 2)  # staggered, so neighbours' notes do not overlap
         if other:
             ax.annotate("\n".join(f"{c}: {k}" for c, k in other.items()), (xi, lo[xi]),
-                        textcoords="offset points", xytext=(0, -14), ha="center", fontsize=5.5,
+                        textcoords="offset points", xytext=(0, dy), ha="center", fontsize=5.5,
                         color=_style.COLORS["bad_min"])
-    ax.set_xticks(x, [r["widths"].replace(",", "·") for r in rows], rotation=35, ha="right", fontsize=6.5)
+        if "pure" in r:
+            ax.annotate(f"pure {r['pure']}/{r['samples']}", (xi, lo[xi]), textcoords="offset points",
+                        xytext=(0, dy - 7 * (len(other) + 1)), ha="center", fontsize=5,
+                        color=_style.COLORS["other"])
+    ax.set_xticks(x, [f"{r['widths'].replace(',', '·')}  (n={r['samples']:,})" for r in rows],
+                  rotation=35, ha="right", fontsize=6)
     ax.set_ylabel("share of flows")
     span = 1.0 - float(lo.min())
-    ax.set_ylim(1.0 - 2.2 * span, 1.0 + 0.15 * span)
-    ax.set_title(f"Conjecture 1 atlas: {n} flows per architecture, {len(rows)} architectures "
-                 "(Gaussian data and init)", fontsize=8)
+    ax.set_ylim(1.0 - 2.6 * span, 1.0 + 0.15 * span)
+    sizes = sorted({r["samples"] for r in rows})
+    per = f"{n:,} flows per architecture" if sizes == [n] else f"{sizes[0]:,}–{sizes[-1]:,} flows per architecture (of {n:,})"
+    ax.set_title(f"Conjecture 1 atlas: {sum(r['samples'] for r in rows):,} flows, {len(rows)} "
+                 f"architectures, {per} (Gaussian data and init)", fontsize=7.5)
     ax.legend(fontsize=6.5, loc="lower right")
     fig.tight_layout()
     _style.save_figure(fig, out, NAME)

@@ -354,6 +354,10 @@ def test_atlas_tiny(tmp_path):
     again = load("fig_atlas").main(["--tiny", "--out", str(tmp_path), "--runs", str(tmp_path / "runs")])
     assert all(r["chunks_skipped"] >= 1 for r in again["rows"])  # resumed, not recomputed
     assert [r["global_min"] for r in again["rows"]] == [r["global_min"] for r in res["rows"]]
+    tables = load("fig_atlas").main(["--tiny", "--from-runs", "--out", str(tmp_path / "t"),
+                                     "--runs", str(tmp_path / "runs")])
+    assert [(r["samples"], r["global_min"]) for r in tables["rows"]] == \
+        [(r["samples"], r["global_min"]) for r in res["rows"]]
 
 
 @pytest.mark.slow
