@@ -79,6 +79,43 @@ def parse_sweep(p: argparse.ArgumentParser, argv: Sequence[str] | None = None) -
     return args
 
 
+def finished_sweep(out: str, n: int):
+    """The sweep in directory `out` as far as it is finished: its verified chunks covering
+    samples `0 … k−1` without a gap (`k ≤ n`), as a `SweepResult`, without running a flow (the
+    `--from-runs` of the paper-size scripts); None if there is none. Its `wall_s` is 0: the run
+    that wrote the chunks knows its time, not this one."""
+    import numpy as np
+
+    if not os.path.exists(os.path.join(out, "run.json")):
+        return None
+    res = gf.load_sweep(out)
+    if "index" not in res.records:  # started, no chunk finished yet
+        return None
+    idx = np.asarray(res.records["index"])
+    order = np.argsort(idx)
+    k = 0
+    while k < min(idx.size, n) and idx[order[k]] == k:
+        k += 1
+    if k == 0:
+        return None
+    res.records = {key: np.asarray(v)[order[:k]] for key, v in res.records.items()}
+    res.wall_s = 0.0
+    return res
+
+
+def previous_walls(out: str, name: str, keys: Sequence[str]) -> dict:
+    """`{(row[k] for k in keys) + (samples,): wall_s}` from an earlier `out/name.json`, so that
+    tables rewritten `--from-runs` keep the wall time of the run that computed each row."""
+    import json
+
+    try:
+        with open(os.path.join(out, f"{name}.json")) as fh:
+            rows = json.load(fh).get("rows", [])
+    except (OSError, ValueError):
+        return {}
+    return {tuple(r.get(k) for k in keys) + (r.get("samples"),): r.get("wall_s") for r in rows}
+
+
 def setup_jax() -> None:
     """float64 (every classification and tolerance ≤ 1e-8 needs it) and a persistent cache."""
     import jax

@@ -81,6 +81,7 @@ def run(args) -> dict:
     n = args.samples if args.samples is not None else SAMPLES[args.size]
     archs = ARCHITECTURES[:2] if args.size == "tiny" else ARCHITECTURES
     rows, nonglobal = [], []
+    walls = _style.previous_walls(args.out, NAME, ("widths",)) if args.from_runs else {}
     with _style.Timer() as tm:
         for widths, what in archs:
             spec = gf.ProblemSpec(widths)
@@ -88,7 +89,7 @@ def run(args) -> dict:
             # chunks of a smaller one (sample i depends only on the seed and i).
             out = os.path.join(args.runs, f"seed{args.seed}_" + "-".join(map(str, widths)))
             if args.from_runs:
-                res = _finished(gf, out, n)
+                res = _style.finished_sweep(out, n)
                 if res is None:
                     print(f"  {widths}: no finished chunks in {out}", flush=True)
                     continue
@@ -96,9 +97,11 @@ def run(args) -> dict:
                 cfg = gf.SweepConfig(spec, samples=n, seed=args.seed, chunk_size=min(CHUNK, n), out=out)
                 res = gf.run_flow_sweep(cfg)
             cats = res.categories
-            row = {"widths": ",".join(map(str, widths)), "what": what, "h": len(widths) - 1,
+            row_key = ",".join(map(str, widths))
+            row = {"widths": row_key, "what": what, "h": len(widths) - 1,
                    "filling": spec.arch.filling, "rank": spec.arch.rank, "samples": res.samples,
-                   "wall_s": None if args.from_runs else res.wall_s, "chunks_skipped": res.chunks_skipped,
+                   "wall_s": walls.get((row_key, res.samples)) if args.from_runs else res.wall_s,
+                   "chunks_skipped": res.chunks_skipped,
                    "max_delta_drift_converged": res.summary()["max_delta_drift_converged"]}
             for c, k in res.tally.items():
                 lo, hi = gf.wilson_interval(k, res.samples)
@@ -136,26 +139,6 @@ def run(args) -> dict:
               f"({', '.join(sorted({d['category'] for d in nonglobal})) or 'none'}); {tm.seconds:.0f} s"]
     _style.report(NAME, lines)
     return result
-
-
-def _finished(gf, out: str, n: int):
-    """The sweep in `out` as far as it is finished: its verified chunks covering samples
-    `0 … k−1` without a gap (`k ≤ n`), without running a flow (`--from-runs`); None if none.
-    Its rows have `wall_s` None: the run that wrote the chunks knows its time, not this one."""
-    if not os.path.exists(os.path.join(out, "run.json")):
-        return None
-    res = gf.load_sweep(out)
-    idx = np.asarray(res.records["index"])
-    order = np.argsort(idx)
-    k = 0
-    while k < min(idx.size, n) and idx[order[k]] == k:
-        k += 1
-    if k == 0:
-        return None
-    keep = order[:k]
-    res.records = {key: np.asarray(v)[keep] for key, v in res.records.items()}
-    res.wall_s = 0.0
-    return res
 
 
 def _write_tables(args, n, rows, nonglobal, *, complete: bool, seconds=None) -> dict:

@@ -63,6 +63,9 @@ SHOWN = ("global_min", "not_converged", "strict_saddle", "non_strict_saddle", "z
 def parse_args(argv=None) -> argparse.Namespace:
     p = _style.sweep_parser(__doc__, NAME, full_help="10^4 flows per cell (resumable)",
                             tiny_help="4 flows × 2 data models × 1 architecture", per="cell")
+    p.add_argument("--from-runs", action="store_true", dest="from_runs",
+                   help="write the tables and figure from the chunks finished under --runs, "
+                   "without running a flow")
     return _style.parse_sweep(p, argv)
 
 
@@ -79,14 +82,20 @@ def run(args) -> dict:
 
     n = args.samples if args.samples is not None else SAMPLES[args.size]
     rows, nonglobal = [], []
+    walls = _style.previous_walls(args.out, NAME, ("data", "widths")) if args.from_runs else {}
     with _style.Timer() as tm:
         for data, kw, label, widths in cells(args.size):
             spec = gf.ProblemSpec(widths, data=data, **kw)
             tag = f"seed{args.seed}_{data}_" + "-".join(map(str, widths))
             cfg = gf.SweepConfig(spec, samples=n, seed=args.seed, chunk_size=min(CHUNK, n),
                                  tolerances=TOLERANCES.get(data, {}), out=os.path.join(args.runs, tag))
-            res = gf.run_flow_sweep(cfg)
+            res = _style.finished_sweep(cfg.out, n) if args.from_runs else gf.run_flow_sweep(cfg)
+            if res is None:
+                print(f"  {data} {widths}: no finished chunks in {cfg.out}", flush=True)
+                continue
             rows.append(_row(gf, spec, label, res))
+            if args.from_runs:
+                rows[-1]["wall_s"] = walls.get((data, rows[-1]["widths"], res.samples))
             cats = res.categories
             for i in np.flatnonzero(cats != "global_min"):
                 nonglobal.append({"data": data, "widths": rows[-1]["widths"], "seed": args.seed,
@@ -104,7 +113,7 @@ def run(args) -> dict:
         "claim": "Conjecture 1 where it is hard: near-equal singular values of Q, rank-deficient "
                  "targets, whitened vs correlated data",
         "samples_per_cell": n, "rows": rows, "non_global": nonglobal,
-        "all_global": not nonglobal, "seconds": tm.seconds,
+        "all_global": not nonglobal, "seconds": None if args.from_runs else tm.seconds,
         "meta": _style.metadata(args, command="python experiments/fig_hard.py " + " ".join(sys.argv[1:])),
     }
     _style.write_json(args.out, NAME, result)
@@ -133,7 +142,10 @@ def _row(gf, spec, label, res) -> dict:
            "samples": n, "wall_s": res.wall_s, "chunks_skipped": res.chunks_skipped,
            "median_t": float(np.median(t)) if t.size else float("nan"),
            "q90_t": float(np.quantile(t, 0.9)) if t.size else float("nan"),
-           "max_delta_drift_converged": res.summary()["max_delta_drift_converged"]}
+           "max_delta_drift_converged": res.summary()["max_delta_drift_converged"],
+           # μ(w) matched to an Eckart–Young point P_S at the stopping time (below the global
+           # count where the flow converges sublinearly: a rank-deficient target)
+           "index_set_matched": int(np.count_nonzero(conv & np.asarray(rec["index_set_valid"], bool)))}
     for c in SHOWN:
         k = int(np.count_nonzero(cats == c))
         row[c] = k

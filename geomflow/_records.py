@@ -84,6 +84,9 @@ def _chunk_metas(out: str) -> list[dict]:
 # helper module cannot be left out by hand).
 _NUMERICS_ROOTS = ("_flow.py", "_finalise.py", "_sampling.py", "_scheduler.py", "_critical.py",
                    "_config.py", "models", "integrators")
+# Imported by the flow code but only read records after the fact (categories, tallies, purity):
+# they cannot change a record, so they do not invalidate a sweep directory.
+_AFTER_THE_FACT = ("_tally.py",)
 
 
 def numerics_modules() -> tuple[str, ...]:
@@ -121,13 +124,15 @@ def numerics_modules() -> tuple[str, ...]:
         if rel in seen:
             continue
         seen.add(rel)
+        if rel in _AFTER_THE_FACT:
+            continue
         with open(os.path.join(here, rel), encoding="utf-8") as fh:
             tree = ast.parse(fh.read())
         pkg = os.path.dirname(rel)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level >= 1:
                 todo += resolve(pkg, node.level, node.module, [a.name for a in node.names])
-    return tuple(sorted(seen))
+    return tuple(sorted(seen - set(_AFTER_THE_FACT)))
 
 
 @functools.lru_cache(maxsize=1)

@@ -93,22 +93,27 @@ def purity(records: dict, rank: int) -> np.ndarray:
     limit is a **pure** critical point (`μ(w)` critical for `ℓ` on the function space, at its
     rank stratum) or **spurious** (critical only through the parametrisation), MATH.md §2.
 
-    For `ℓ = ‖MX − Y‖²` the critical points of `ℓ` on the rank-`k` matrices are exactly the
-    `P_S = U_S U_Sᵀ Q Σ_XX^{-1/2}`, `|S| = k` (Eckart–Young, for distinct singular values of
-    `Q`), so a limit is pure iff the finaliser matched `μ(w)` to some `P_S` with `|S| ≤ rank`
-    (`index_set_valid`, tolerance `FlowTolerances.index_set`). Runs that did not converge, and
-    converged runs classified `not_critical`, are `not_critical_limit`.
+    A global minimum is pure: `μ(w)` minimises `ℓ` on `M_r`, so it is critical there. For any
+    other critical limit: the critical points of `ℓ = ‖MX − Y‖²` on the rank-`k` matrices are
+    exactly the `P_S = U_S U_Sᵀ Q Σ_XX^{-1/2}`, `|S| = k` (Eckart–Young, for distinct singular
+    values of `Q`), so it is pure iff the finaliser matched `μ(w)` to some `P_S` with
+    `|S| ≤ rank` (`index_set_valid`, tolerance `FlowTolerances.index_set`). (The match alone
+    would misjudge global minima over a singular point of `M_r`, `rank YXᵀ < r`: there the flow
+    converges sublinearly and stops with a small, still decaying extra rank component.) Runs
+    that did not converge, and converged runs classified `not_critical`, are
+    `not_critical_limit`.
 
     Examples:
-        >>> rec = {"status": np.array([0, 0, 1]), "label": np.array([0, 0, 0]),
-        ...        "index_set": np.array([3, 5, 0]), "index_set_valid": np.array([True, False, False])}
-        >>> purity(rec, 2).tolist()
-        ['pure', 'spurious', 'not_critical_limit']
+        >>> rec = {"status": np.array([0, 0, 0, 1]), "label": np.array([0, 2, 2, 0]),
+        ...        "index_set": np.array([3, 5, 5, 0]),
+        ...        "index_set_valid": np.array([False, True, False, False])}
+        >>> purity(rec, 2).tolist()  # global; a matched saddle; an unmatched one; not converged
+        ['pure', 'pure', 'spurious', 'not_critical_limit']
     """
     cats = categories(records)
     valid = np.asarray(records["index_set_valid"], bool)
     size = np.array([bin(int(b)).count("1") for b in np.asarray(records["index_set"])])
-    pure = valid & (size <= rank)
+    pure = (cats == "global_min") | (valid & (size <= rank))
     critical = (np.asarray(records["status"]) == 0) & (cats != "not_critical")
     return np.where(~critical, PURITY[2], np.where(pure, PURITY[0], PURITY[1])).astype(object)
 
