@@ -131,7 +131,9 @@ def critical_index_set(X, Y, P, *, tol: float = 1e-6):
     """The index set `S` of a critical product `P`, as a bitmask, and whether `P` really is one.
 
     Writes `C = Uᵀ (P Σ_XX^{1/2}) V`; at a critical point `C = diag(σ_i [i ∈ S])`. Bit `i`
-    (0-based, `i` = singular direction `i+1` of `Q`) is set iff `C_ii / σ_i > 1/2`; `valid` is
+    (0-based, `i` = singular direction `i+1` of `Q`) is set iff `C_ii / σ_i > 1/2`, and never for
+    a singular value that is zero at the working precision (`σ_i ≤ tol·σ_1`: a rank-deficient
+    `Q`, whose zero directions belong to no `S`); `valid` is
     `‖C − diag(σ·1_S)‖_F ≤ tol · max(1, σ_1)`. Jittable.
 
     **Returns:** `(bitmask, valid)`, int32 and bool scalars.
@@ -139,8 +141,9 @@ def critical_index_set(X, Y, P, *, tol: float = 1e-6):
     wh = whitening(X, Y, check=False)
     C = wh.U.T @ (P @ wh.sqrt_sigma) @ wh.V
     s = wh.sigma
-    ratio = jnp.diagonal(C) / jnp.where(s > 0, s, 1.0)
-    member = ratio > 0.5
+    nonzero = s > tol * s[0]
+    ratio = jnp.diagonal(C) / jnp.where(nonzero, s, 1.0)
+    member = nonzero & (ratio > 0.5)
     expected = jnp.diag(jnp.where(member, s, 0.0))
     valid = jnp.linalg.norm(C - expected) <= tol * jnp.maximum(1.0, s[0])
     bits = jnp.sum(jnp.where(member, 2 ** jnp.arange(s.shape[0]), 0)).astype(jnp.int32)

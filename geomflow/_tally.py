@@ -97,11 +97,8 @@ def purity(records: dict, rank: int) -> np.ndarray:
     other critical limit: the critical points of `ℓ = ‖MX − Y‖²` on the rank-`k` matrices are
     exactly the `P_S = U_S U_Sᵀ Q Σ_XX^{-1/2}`, `|S| = k` (Eckart–Young, for distinct singular
     values of `Q`), so it is pure iff the finaliser matched `μ(w)` to some `P_S` with
-    `|S| ≤ rank` (`index_set_valid`, tolerance `FlowTolerances.index_set`). (The match alone
-    would misjudge global minima over a singular point of `M_r`, `rank YXᵀ < r`: there the flow
-    converges sublinearly and stops with a small, still decaying extra rank component.) Runs
-    that did not converge, and converged runs classified `not_critical`, are
-    `not_critical_limit`.
+    `|S| ≤ rank` (`index_set_valid`, tolerance `FlowTolerances.index_set`). Runs that did not
+    converge, and converged runs classified `not_critical`, are `not_critical_limit`.
 
     Examples:
         >>> rec = {"status": np.array([0, 0, 0, 1]), "label": np.array([0, 2, 2, 0]),

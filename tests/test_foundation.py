@@ -210,6 +210,18 @@ def test_balanced_rank_k_factorisation_of_top_k(widths, expected, rng):
     assert bool(valid) and int(bits) == 1
 
 
+def test_index_set_of_a_rank_deficient_target(rng):
+    """`Y = M X` with `rank M = 1`: the global minimum `P = M` has index set {1}; the zero
+    singular directions of `Q` (numerically ~1e-16, not 0) are members of no `S`, whatever
+    `C_ii / σ_i` says about rounding noise over rounding noise."""
+    X = jnp.asarray(rng.normal(size=(3, 10)))
+    M = jnp.asarray(np.outer(rng.normal(size=3), rng.normal(size=3)))
+    Y = M @ X
+    for noise in (0.0, 1e-15, -1e-15):  # P off M by rounding, either sign
+        bits, valid = critical_index_set(X, Y, M + noise * jnp.ones((3, 3)))
+        assert bool(valid) and int(bits) == 1, (noise, int(bits))
+
+
 @pytest.mark.parametrize("widths", [(3, 2, 3), (3, 2, 2, 3), (4, 3, 3, 4)])
 def test_non_top_index_set_is_strict_saddle(widths, rng):
     X, Y = _whitened_data(rng, widths)
