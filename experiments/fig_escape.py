@@ -298,6 +298,7 @@ def run(args) -> dict:
                 sc = gf.SweepConfig(spec, samples=n, seed=args.seed, chunk_size=min(CHUNK, n),
                                     out=run_dir(args.runs, args.seed, h, scale))
                 res = gf.run_flow_sweep(sc)
+                compute_s = _log_compute(sc.out, res)
                 rec = res.records
                 cats = res.categories
                 status = np.asarray(rec["status"])
@@ -327,7 +328,8 @@ def run(args) -> dict:
                     mean_steps=float(np.mean(rec["steps"])),
                     max_delta_drift_converged=float(np.max(np.asarray(rec["delta_drift"])[conv])) if conv.any() else None,
                     wall_s=res.wall_s, chunks_skipped=res.chunks_skipped,
-                    seconds_per_flow=res.wall_s / res.samples if res.chunks_skipped == 0 else None,
+                    compute_wall_s=compute_s,
+                    seconds_per_flow=compute_s / res.samples if compute_s is not None else None,
                 )
                 rows.append(row)
                 for i in np.flatnonzero(cats != "global_min"):
@@ -366,6 +368,29 @@ def run(args) -> dict:
                  f"minimum; {tm.seconds:.0f} s")
     _style.report(NAME, lines)
     return result
+
+
+def _log_compute(out: str, res) -> float | None:
+    """Keep, beside the sweep's chunks, the wall time of every session that computed flows of this
+    cell (`fig_escape_compute.json`), so a resumed run still reports what the flows cost; return
+    the total, or None if some chunks were computed by a run that left no record."""
+    import json
+    import time
+
+    path = os.path.join(out, "fig_escape_compute.json")
+    log = []
+    if os.path.exists(path):
+        with open(path) as fh:
+            log = json.load(fh)
+    n_chunks = -(-res.samples // min(CHUNK, res.samples))
+    if res.chunks_skipped < n_chunks:
+        log.append({"wall_s": res.wall_s, "samples": res.samples, "chunks_skipped": res.chunks_skipped,
+                    "chunks": n_chunks, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        import geomflow as gf
+
+        gf.atomic_write_json(path, log)
+    recorded = sum(e["chunks"] - e["chunks_skipped"] for e in log)
+    return float(sum(e["wall_s"] for e in log)) if log and recorded >= n_chunks else None
 
 
 def _fmt(v):
