@@ -380,7 +380,7 @@ def test_escape_fit_recovers_a_known_exponent(a, b, p):
     # exact medians: the point fit is exact
     g = esc.fit_escape(scales, a + b * scales ** (-p))
     assert g["p"] == pytest.approx(p, abs=1e-5) and g["a"] == pytest.approx(a, abs=1e-3)
-    assert g["rel_rms"] < 1e-8
+    assert g["rel_rms"] < 1e-6
 
 
 def test_escape_fit_is_reproducible_and_flags_no_sigma_dependence():
@@ -391,6 +391,28 @@ def test_escape_fit_is_reproducible_and_flags_no_sigma_dependence():
     assert esc.bootstrap_fit(scales, groups, n_boot=50) == esc.bootstrap_fit(scales, groups, n_boot=50)
     flat = esc.fit_escape(scales, [5.0, 5.0, 5.0])  # no growth at all: b = 0, p meaningless
     assert flat["b_zero"] and flat["a"] == pytest.approx(5.0)
+
+
+def test_escape_median_of_a_mixture_bends_the_exponent_and_the_paired_mean_does_not():
+    """Synthetic flows with their own settling time and escape coefficient, t_i(σ) = A_i +
+    B_i·σ^(−p), B_i heavy-tailed (∝ |z|^(−p), as for a random initial overlap z): the mean over
+    flows is exactly mean(A) + mean(B)·σ^(−p), so the paired mean fit recovers p; the median is
+    not of that form at these scales and its fit comes out low (what fig_escape.py sees at h = 4, 5)."""
+    esc = load("fig_escape")
+    rng = np.random.default_rng(5)
+    scales = np.array([1.0, 1e-1, 1e-2, 1e-3, 1e-4])
+    p = 0.5
+    A = 10 * np.exp(0.6 * rng.standard_normal(2000))
+    B = 0.3 * np.abs(rng.standard_normal(2000)) ** (-p)
+    T = A[None, :] + B[None, :] * scales[:, None] ** (-p)
+    mean = esc.bootstrap_fit(scales, list(T), n_boot=200, statistic="mean", paired=True)
+    assert mean["p"] == pytest.approx(p, abs=1e-4) and mean["p_ci"][0] <= p <= mean["p_ci"][1]
+    median = esc.bootstrap_fit(scales, list(T), n_boot=200)
+    assert median["p"] < p - 0.02
+    with pytest.raises(esc.FitError, match="statistic"):
+        esc.bootstrap_fit(scales, list(T), statistic="mode")
+    with pytest.raises(esc.FitError, match="paired"):
+        esc.bootstrap_fit(scales[:3], [T[0], T[1], T[2][:5]], paired=True)
 
 
 @pytest.mark.parametrize("scales,medians,match", [
