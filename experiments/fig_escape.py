@@ -598,7 +598,9 @@ def _figure(out, rows, fits, n):
     ax1.set_xlabel("depth h")
     ax1.set_ylabel("escape exponent p  (t ≈ a + b·σ$^{-p}$)")
     ax1.set_title("fitted exponent vs theory")
-    ax1.legend(fontsize=6, loc="lower right")
+    lo_y, hi_y = ax1.get_ylim()
+    ax1.set_ylim(lo_y, hi_y + 0.8 * (hi_y - lo_y))  # room for the legend above the points
+    ax1.legend(fontsize=6, loc="upper left")
     if not hs:
         ax1.text(0.5, 0.5, "fewer than 3 scales:\nno fit", transform=ax1.transAxes, ha="center",
                  va="center", fontsize=8, color=_style.COLORS["other"])
