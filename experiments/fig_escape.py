@@ -40,7 +40,7 @@ scales 1, 1e-2, 1e-4 (about 3–4 min on a busy 2-core machine, mostly compiling
 
 Measured outcome (`--full`, seed 0, 30000 flows, committed as `figures/escape.*`; the flows
 took 777 s of compute, 837 s wall for the whole first run, on a 2-core machine shared with
-another long sweep; the committed tables are a re-run that read every chunk back, 21 s):
+another long sweep; the committed tables are a re-run that read every chunk back, ≈ 20 s):
 
 | h | not converged (of 2000 per σ = 1 … 1e-4) | median-t fit p, 95% CI | theory | mean-t fit p (paired), 95% CI |
 |---|---|---|---|---|
