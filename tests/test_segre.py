@@ -188,9 +188,7 @@ def test_removed_solution_fails_trace_test():
     ((2, 2, 3), "euclidean", 8),
     ((2, 2, 3), "generic", 100),
     ((3, 3, 3), "euclidean", 37),
-    pytest.param((3, 3, 3), "generic", 2385, marks=pytest.mark.xfail(
-        reason="monodromy finds 2384 of 2385 (seed 0, 24 loops, about 20 min); the trace test "
-        "correctly reports the fibre incomplete (residual ~1e-5)", strict=False)),
+    ((3, 3, 3), "generic", 2385),  # 3 (W, T)-loops at seed 0; about 10 min with certification
 ])
 def test_larger_formats(fmt, metric, count):
     r = segre_ed_degree(fmt, metric, seed=0, max_loops=24)
