@@ -80,27 +80,40 @@ def parse_sweep(p: argparse.ArgumentParser, argv: Sequence[str] | None = None) -
 
 
 def finished_sweep(out: str, n: int):
-    """The sweep in directory `out` as far as it is finished: its verified chunks covering
-    samples `0 … k−1` without a gap (`k ≤ n`), as a `SweepResult`, without running a flow (the
-    `--from-runs` of the paper-size scripts); None if there is none. Its `wall_s` is 0: the run
-    that wrote the chunks knows its time, not this one."""
+    """The sweep in directory `out` as far as it is finished: verified chunks (of its current
+    configuration) that tile samples `0 … k−1` without a gap, `k ≤ n`, the largest chunk first
+    where several start at the same sample (a quick run may have left small ones beside a long
+    run's), as a `SweepResult`, without running a flow (the `--from-runs` of the paper-size
+    scripts); None if there is none. Its `wall_s` is 0: the run that wrote the chunks knows its
+    time, not this one."""
+    import json
+
+    from geomflow._records import _chunk_metas, _read_chunk
+
+    path = os.path.join(out, "run.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        run = json.load(fh)
+    metas = [m for m in _chunk_metas(out) if m.get("fingerprint") == run["fingerprint"]]
+    parts, pos = [], 0
+    while True:
+        nxt = [m for m in metas if m["start"] == pos and m["stop"] <= n]
+        rec = None
+        for m in sorted(nxt, key=lambda m: -m["stop"]):
+            rec = _read_chunk(out, m)
+            if rec is not None:
+                pos = m["stop"]
+                break
+        if rec is None:
+            break
+        parts.append(rec)
+    if not parts:
+        return None
     import numpy as np
 
-    if not os.path.exists(os.path.join(out, "run.json")):
-        return None
-    res = gf.load_sweep(out)
-    if "index" not in res.records:  # started, no chunk finished yet
-        return None
-    idx = np.asarray(res.records["index"])
-    order = np.argsort(idx)
-    k = 0
-    while k < min(idx.size, n) and idx[order[k]] == k:
-        k += 1
-    if k == 0:
-        return None
-    res.records = {key: np.asarray(v)[order[:k]] for key, v in res.records.items()}
-    res.wall_s = 0.0
-    return res
+    records = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+    return gf.SweepResult(dict(run["config"], samples=pos), records, 0, 0, 0.0)
 
 
 def previous_walls(out: str, name: str, keys: Sequence[str]) -> dict:
