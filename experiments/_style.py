@@ -116,6 +116,15 @@ def finished_sweep(out: str, n: int):
     return gf.SweepResult(dict(run["config"], samples=pos), records, 0, 0, 0.0)
 
 
+def add_shares(row: dict, counts: dict, n: int) -> dict:
+    """Put each `counts[c]` into `row` with its 95% Wilson interval of `n` (`c`,
+    `c_wilson95_lo`, `c_wilson95_hi`: the columns of the paper-size tables); returns `row`."""
+    for c, k in counts.items():
+        row[c] = int(k)
+        row[f"{c}_wilson95_lo"], row[f"{c}_wilson95_hi"] = gf.wilson_interval(int(k), n)
+    return row
+
+
 def previous_walls(out: str, name: str, keys: Sequence[str]) -> dict:
     """`{(row[k] for k in keys) + (samples,): wall_s}` from an earlier `out/name.json`, so that
     tables rewritten `--from-runs` keep the wall time of the run that computed each row."""

@@ -103,16 +103,12 @@ def run(args) -> dict:
                    "wall_s": walls.get((row_key, res.samples)) if args.from_runs else res.wall_s,
                    "chunks_skipped": res.chunks_skipped,
                    "max_delta_drift_converged": res.summary()["max_delta_drift_converged"]}
-            for c, k in res.tally.items():
-                lo, hi = gf.wilson_interval(k, res.samples)
-                row[c] = k
-                row[f"{c}_wilson95_lo"], row[f"{c}_wilson95_hi"] = lo, hi
+            _style.add_shares(row, res.tally, res.samples)
             if not spec.arch.filling:
+                from geomflow._tally import PURITY
+
                 pure = gf.purity(res.records, spec.arch.rank)
-                for c in ("pure", "spurious", "not_critical_limit"):
-                    k = int(np.count_nonzero(pure == c))
-                    row[c] = k
-                    row[f"{c}_wilson95_lo"], row[f"{c}_wilson95_hi"] = gf.wilson_interval(k, res.samples)
+                _style.add_shares(row, {c: np.count_nonzero(pure == c) for c in PURITY}, res.samples)
             rows.append(row)
             idx = np.flatnonzero(cats != "global_min")
             for i in idx:

@@ -143,20 +143,12 @@ def _row(gf, spec, label, res) -> dict:
            "median_t": float(np.median(t)) if t.size else float("nan"),
            "q90_t": float(np.quantile(t, 0.9)) if t.size else float("nan"),
            "max_delta_drift_converged": res.summary()["max_delta_drift_converged"],
-           # μ(w) matched to an Eckart–Young point P_S at the stopping time (below the global
-           # count where the flow converges sublinearly: a rank-deficient target)
+           # converged limits whose μ(w) the finaliser matched to an Eckart–Young point P_S
            "index_set_matched": int(np.count_nonzero(conv & np.asarray(rec["index_set_valid"], bool)))}
-    for c in SHOWN:
-        k = int(np.count_nonzero(cats == c))
-        row[c] = k
-        row[f"{c}_wilson95_lo"], row[f"{c}_wilson95_hi"] = gf.wilson_interval(k, n)
     from geomflow._tally import PURITY
 
-    for c in PURITY:
-        k = int(np.count_nonzero(pure == c))
-        row[c] = k
-        row[f"{c}_wilson95_lo"], row[f"{c}_wilson95_hi"] = gf.wilson_interval(k, n)
-    return row
+    _style.add_shares(row, {c: np.count_nonzero(cats == c) for c in SHOWN}, n)
+    return _style.add_shares(row, {c: np.count_nonzero(pure == c) for c in PURITY}, n)
 
 
 def _figure(out, rows, n):

@@ -415,7 +415,7 @@ def _retry_over_drift(config, rec, idx, tol):
 def _run_flow_sweep(config) -> SweepResult:
     import jax
 
-    from ._flow import finalise_batch, run_batch
+    from ._flow import run_batch
 
     if isinstance(config, dict):
         config = SweepConfig.from_dict(config)
@@ -488,10 +488,7 @@ def _run_flow_sweep(config) -> SweepResult:
                         s0 = start_of[ch]
                         sl = slice(s0, s0 + ch[1] - ch[0])
                         part = {k: v[sl] for k, v in raw.items()}
-                        rec = finalise_batch(spec, fcfg, config.seed, idx[sl], part, tol,
-                                             loss_star=config.loss_star,
-                                             no_bad_minima=config.no_bad_minima)
-                        rec = _retry_over_drift(config, rec, idx[sl], tol)
+                        rec = _finalise_records(config, idx[sl], part)
                         new_parts[ch] = rec
                         if out:
                             _write_chunk(out, ch[0], ch[1], rec, {
@@ -532,7 +529,7 @@ def rerun_samples(config: SweepConfig | dict, indices) -> dict:
         >>> rec["index"].tolist(), [gf.CLASS_NAMES[k] for k in rec["label"]]
         ([5, 2], ['global_min', 'global_min'])
     """
-    from ._flow import finalise_batch, run_batch
+    from ._flow import run_batch
 
     if isinstance(config, dict):
         config = SweepConfig.from_dict(config)
@@ -546,9 +543,18 @@ def rerun_samples(config: SweepConfig | dict, indices) -> dict:
         raw, _ = run_batch(spec, fcfg, config.seed, idx, tol, pool_size=config.pool_size,
                            round_steps=config.round_steps, n_devices=config.n_devices,
                            block_width=config.block_width)
-        rec = finalise_batch(spec, fcfg, config.seed, idx, raw, tol, loss_star=config.loss_star,
-                             no_bad_minima=config.no_bad_minima)
-        return _retry_over_drift(config, rec, idx, tol)
+        return _finalise_records(config, idx, raw)
+
+
+def _finalise_records(config: SweepConfig, idx, raw: dict) -> dict:
+    """A chunk's records from its finished runs: polish and classify (`finalise_batch`), then
+    re-integrate the converged ones over the drift bound (the one path of sweeps and reruns)."""
+    from ._flow import finalise_batch
+
+    tol = config.flow_tolerances
+    rec = finalise_batch(config.spec, config.flow_config, config.seed, idx, raw, tol,
+                         loss_star=config.loss_star, no_bad_minima=config.no_bad_minima)
+    return _retry_over_drift(config, rec, idx, tol)
 
 
 def _precision_context(precision: str):
