@@ -36,3 +36,36 @@ def test_run_flow_sweep_with_x64_off_matches_x64_on():
     on = gf.run_flow_sweep(gf.SweepConfig(gf.ProblemSpec((3, 2, 2, 3)), samples=16, seed=0))
     assert off["tally"] == on.tally
     assert on.tally["global_min"] == 16  # regression value (issue 11: 16 of 16 with x64 on)
+
+
+_ED_SCRIPT = r"""
+import json, jax
+assert not jax.config.jax_enable_x64  # JAX's default configuration
+import geomflow as gf
+gf.enable_compile_cache()
+d = gf.ed.ed_degree(2, 2, 1, "generic")  # start fibre by monodromy + trace test, from scratch
+seg = gf.ed.segre_total_degree((2, 2, 2), seed=0)
+assert not jax.config.jax_enable_x64  # the caller's setting is left as it was
+print(json.dumps({"counted": d["counted"], "certified": d["certified_complete"],
+                  "trace_residual": d["trace_residual"], "segre": seg.ed_points,
+                  "segre_complete": seg.complete}))
+"""
+
+
+def test_ed_entry_points_track_in_complex128_with_x64_off(tmp_path):
+    """Session 5 found the ED entry points tracking in complex64 when the caller had not turned
+    x64 on: from an empty start-fibre cache `ed_degree(3, 3, 1)` counted 1 of 39. JAX's
+    truncation warning is an error here, so any complex64 step in the ED path fails the test."""
+    env = dict(os.environ)
+    env.pop("JAX_ENABLE_X64", None)
+    env["JAX_PLATFORMS"] = "cpu"
+    env["GEOMFLOW_CACHE"] = str(tmp_path)  # no cached start fibre: the homotopy runs here
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", _ED_SCRIPT], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["counted"] == 6 and res["certified"]  # MATH.md §3: generic ED degree of 2x2 rank 1
+    assert res["trace_residual"] < 1e-12  # complex64 round-off would leave ~1e-8
+    assert res["segre"] == 6 and res["segre_complete"]  # MATH.md §6: Euclidean, 2x2x2 Segre

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import GeomflowError
+from .._precision import x64
 
 # A point whose chart coordinates have relative imaginary part below this is tried with a
 # conjugation-invariant (real-centred) box first; every point is tried both ways.
@@ -306,6 +307,7 @@ class CertifiedPoints:
                     and np.all(self.reality != UNKNOWN) and np.all(self.morse[real] >= 0))
 
 
+@x64
 def certify_points(points, W, Q, r: int) -> CertifiedPoints:
     """Certify approximate complex critical points of `vec(M−Q)ᵀ W vec(M−Q)` on `M_r`.
 

@@ -6,6 +6,8 @@ import functools
 
 import numpy as np
 
+from .._precision import x64
+
 # An eigenvalue `λ` of the Riemannian Hessian counts as zero when `|λ| ≤ MORSE_TOL·max|λ|`;
 # a point with such an eigenvalue is reported degenerate (neither counted a minimum nor not).
 MORSE_TOL = 1e-9
@@ -45,6 +47,7 @@ def _hessian_kernel(m: int, n: int, r: int):
     return jax.jit(jax.vmap(one))
 
 
+@x64
 def riemannian_hessian_eigenvalues(M, W, Q, r: int):
     """Eigenvalues of the Riemannian Hessian of `ℓ(M) = vec(M−Q)ᵀ W vec(M−Q)` on `M_r`.
 

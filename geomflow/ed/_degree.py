@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._errors import GeomflowError
+from .._precision import x64
 from ._equations import DISTANCES
 from ._formulas import ed_degree_eckart_young, generic_ed_degree_rank_one
 
@@ -28,6 +29,7 @@ def closed_form_ed_degree(m: int, n: int, r: int, distance: str) -> int | None:
     return None
 
 
+@x64
 def ed_degree(m: int, n: int, r: int = 1, distance: str = "generic", *, count: bool = True,
               seed: int = 0) -> dict:
     """ED degree of `M_r ⊂ R^{m×n}` for a distance family: closed form and numerical count.

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._precision import x64
+
 PREDICTOR_TOL = 1e-2
 CONTRACTION = 0.05
 # Newton corrections below NEWTON_FLOOR·‖y‖ count as converged (round-off near ill-conditioning).
@@ -264,6 +266,7 @@ class TrackStats:
         return self.steps_needed / max(self.steps_executed, 1)
 
 
+@x64
 def track(system, y0, chart, P, pidx=None, *, batch: int = 2048, round_steps: int = 16,
           max_steps: int = 4000, dt0: float = 0.02, stats: TrackStats | None = None, seed: int = 0,
           predictor: str | None = None):
@@ -382,6 +385,7 @@ def track(system, y0, chart, P, pidx=None, *, batch: int = 2048, round_steps: in
     return out_y, (out_R0, out_a), out_status, out_steps
 
 
+@x64
 def refine_endpoints(system, y, p, chart, *, chunk: int = 4096):
     """Newton-refine endpoints at their final parameters; returns `(y, last_step, cond)`."""
     import jax
@@ -410,9 +414,10 @@ def refine_endpoints(system, y, p, chart, *, chunk: int = 4096):
 
 def dedup(x, tol: float = DEDUP_TOL):
     """Indices of distinct rows of `x` (complex), by distance `≤ tol·‖x‖`."""
-    x = np.asarray(x).reshape(len(x), -1)
+    x = np.asarray(x)
     if len(x) == 0:
         return np.zeros(0, dtype=np.int64)
+    x = x.reshape(len(x), -1)
     from scipy.spatial import cKDTree
 
     X = np.concatenate([x.real, x.imag], axis=1)

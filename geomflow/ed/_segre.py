@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import GeomflowError
+from .._precision import x64
 
 METRICS = ("euclidean", "generic")
 # Formats accepted: 2..MAX_FACTORS factors, each of size 2..MAX_FACTOR_SIZE; at most
@@ -426,6 +427,7 @@ class SegreFibre:
         return len(self.tensors)
 
 
+@x64
 def segre_start_fibre(format, metric: str = "euclidean", *, seed: int = 0, loops: int = 2,
                       max_loops: int = 8, stall: int = 2, batch: int = 2048,
                       verbose: bool = False) -> SegreFibre:
@@ -533,6 +535,7 @@ def _monodromy(ns, metric, seed, loops, max_loops, stall, batch, verbose) -> Seg
     return SegreFibre(system, p0, R, mats, len(arcs), history, result)
 
 
+@x64
 def solve_real_instance(fibre: SegreFibre, W, T, *, seed: int = 0, max_attempts: int = 4,
                         batch: int = 2048) -> np.ndarray:
     """All complex critical tensors `(k, N)` of a real instance `(W, T)` by a parameter homotopy
@@ -799,6 +802,7 @@ def _endpoint_classes(system, y1, ch1, status, ends, T, c, gamma):
     return yr, nonsing, failed, infinite, unclear
 
 
+@x64
 def segre_total_degree(format, T=None, *, seed: int = 0, batch: int = 512,
                        max_steps: int = 4000) -> SegreTotalDegree:
     """All singular vector tuples of a tensor by the total-degree homotopy (no monodromy).
@@ -1023,6 +1027,7 @@ def _real_chart(system: SegreSystem, X):
     return Rs, y[0]
 
 
+@x64
 def certify_segre_points(format, points, W, T):
     """Certify approximate complex critical tensors of a real instance in ball arithmetic.
 
@@ -1145,6 +1150,7 @@ def real_instance(format, metric: str = "euclidean", *, seed: int = 0):
     return A.T @ A, T
 
 
+@x64
 def segre_ed_degree(format=(2, 2, 2), metric: str = "euclidean", *, seed: int = 0,
                     certify: bool = True, total_degree: bool = True, max_loops: int = 8,
                     batch: int = 2048, verbose: bool = False) -> SegreEDDegree:

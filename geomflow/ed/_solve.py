@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import GeomflowError
+from .._precision import x64
 from ._equations import DISTANCES, RankSystem, commutation_matrix
 from ._homotopy import (
     DEDUP_TOL,
@@ -205,6 +206,7 @@ def _append_new(mats, cand, tol: float = DEDUP_TOL):
     return np.concatenate([mats, cand[fresh]])
 
 
+@x64
 def monodromy_start_fibre(system: RankSystem, *, seed: int = 0, loops: int = 2,
                           max_loops: int = 8, trace: bool = True, batch: int = 2048,
                           verbose: bool = False) -> StartFibre:
@@ -311,6 +313,7 @@ def _mid(rng, system, pa, pb, spread: float = 1.0, anchored: bool = False):
     return (W, Q)
 
 
+@x64
 def start_fibre(m: int, n: int, r: int, distance: str = "generic", *, seed: int = 0,
                 use_disk_cache: bool = True, verbose: bool = False) -> StartFibre:
     """The (cached) start fibre for `M_r ⊂ C^{m×n}` and a distance family.
@@ -370,6 +373,7 @@ class CriticalPoints:
         return np.array([len(p) for p in self.points])
 
 
+@x64
 def solve_instances(W, Q, r: int, distance: str = "generic", *, seed: int = 0,
                     max_attempts: int = 4, batch: int = 2048, fibre: StartFibre | None = None,
                     rng_seed: int = 1) -> CriticalPoints:

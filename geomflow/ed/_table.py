@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import GeomflowError
+from .._precision import x64
 from ._certify import certify_points
 from ._classify import MORSE_TOL, morse_indices, riemannian_hessian_eigenvalues
 from ._equations import DISTANCES, weight_matrix
@@ -241,6 +242,7 @@ def _atomic_write(path, text):
     os.replace(tmp, path)
 
 
+@x64
 def classify_instance_points(points, W, Q, r: int, *, tol: float = MORSE_TOL):
     """Real critical points of one instance and their Morse data.
 
@@ -261,6 +263,7 @@ def classify_instance_points(points, W, Q, r: int, *, tol: float = MORSE_TOL):
     }
 
 
+@x64
 def critical_point_table(m: int = 3, n: int = 3, r: int = 1, distance: str = "generic", *,
                          samples: int = 200, seed: int = 0, sampler: str | None = None,
                          start: int = 0, max_attempts: int = 4, batch: int = 2048,

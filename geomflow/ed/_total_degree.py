@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import GeomflowError
+from .._precision import x64
 from ._equations import RankSystem
 
 # Refuse a total-degree homotopy with more paths than this (3^N grows fast; 3^9 ≈ 2e4).
@@ -77,6 +78,7 @@ def start_solutions(N: int) -> np.ndarray:
     return np.concatenate([x, np.ones((len(x), 1))], axis=1)
 
 
+@x64
 def total_degree_solve(m: int, n: int, r: int, W, Q, *, seed: int = 0, batch: int = 256,
                        max_steps: int = 4000) -> dict:
     """All isolated nonsingular rank-`r` critical points of `vec(M−Q)ᵀ W vec(M−Q)` by the
@@ -133,6 +135,7 @@ def total_degree_solve(m: int, n: int, r: int, W, Q, *, seed: int = 0, batch: in
     return {"paths": k, "counted": len(good), "matrices": good, "status_counts": stats.status_counts}
 
 
+@x64
 def total_degree_count(m: int, n: int, r: int = 1, *, seed: int = 0) -> dict:
     """The generic ED degree of `M_r ⊂ C^{m×n}` counted by the total-degree homotopy.
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._precision import x64
+
 TRACE_TOL = 1e-9
 
 
@@ -87,6 +89,7 @@ def _removal_residuals(a, b, c):
     return num / np.maximum(norms.sum() - norms, 1e-300)
 
 
+@x64
 def trace_test(system, matrices, params, R0, *, seed: int = 0, batch: int = 2048,
                tol: float = TRACE_TOL, removals: bool = True, retracks: int = 3) -> TraceTest:
     """Trace test of a set of solutions `matrices` of `system` at parameters `params = (W, Q₀)`.
