@@ -20,16 +20,23 @@ print(json.dumps({"tally": res.tally, "dtype": dtype}))
 """
 
 
-def test_run_flow_sweep_with_x64_off_matches_x64_on():
+def _in_fresh_process(script: str, **env_extra) -> dict:
+    """Run `script` in a new interpreter with JAX's defaults (x64 off) and JAX's UserWarnings
+    (among them the float64→float32 truncation warning) as errors; its last line, as JSON."""
     env = dict(os.environ)
     env.pop("JAX_ENABLE_X64", None)
     env["JAX_PLATFORMS"] = "cpu"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", _SCRIPT], env=env,
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script], env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    off = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_run_flow_sweep_with_x64_off_matches_x64_on():
+    off = _in_fresh_process(_SCRIPT)
     assert off["dtype"] == "float64"
     import geomflow as gf
 
@@ -56,16 +63,8 @@ def test_ed_entry_points_track_in_complex128_with_x64_off(tmp_path):
     """Session 5 found the ED entry points tracking in complex64 when the caller had not turned
     x64 on: from an empty start-fibre cache `ed_degree(3, 3, 1)` counted 1 of 39. JAX's
     truncation warning is an error here, so any complex64 step in the ED path fails the test."""
-    env = dict(os.environ)
-    env.pop("JAX_ENABLE_X64", None)
-    env["JAX_PLATFORMS"] = "cpu"
-    env["GEOMFLOW_CACHE"] = str(tmp_path)  # no cached start fibre: the homotopy runs here
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", _ED_SCRIPT], env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    # No cached start fibre (an empty $GEOMFLOW_CACHE): the homotopy runs in the fresh process.
+    res = _in_fresh_process(_ED_SCRIPT, GEOMFLOW_CACHE=str(tmp_path))
     assert res["counted"] == 6 and res["certified"]  # MATH.md §3: generic ED degree of 2x2 rank 1
     assert res["trace_residual"] < 1e-12  # complex64 round-off would leave ~1e-8
     assert res["segre"] == 6 and res["segre_complete"]  # MATH.md §6: Euclidean, 2x2x2 Segre
