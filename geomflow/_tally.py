@@ -10,21 +10,11 @@ import math
 
 import numpy as np
 
+from ._critical import CLASS_NAMES
 from ._errors import GeomflowError
 
-CATEGORIES = (
-    "global_min",
-    "non_global_local_min",
-    "strict_saddle",
-    "non_strict_saddle",
-    "zero_hessian",
-    "undecided",
-    "local_min",
-    "not_critical",
-    "not_converged",
-    "diverged",
-    "non_finite",
-)
+# A converged run's class, else the status it stopped with.
+CATEGORIES = CLASS_NAMES + ("not_converged", "diverged", "non_finite")
 _ALWAYS = ("global_min", "non_global_local_min", "strict_saddle", "non_strict_saddle",
            "zero_hessian", "not_converged", "diverged")
 
@@ -57,7 +47,6 @@ def categories(records: dict) -> np.ndarray:
     A run that did not converge is `not_converged` (budget exhausted), `diverged` or `non_finite`
     and never counted in a critical set.
     """
-    from ._critical import CLASS_NAMES
     from .integrators._stopping import BUDGET_EXHAUSTED, CONVERGED, DIVERGED
 
     status = np.asarray(records["status"])
