@@ -18,7 +18,7 @@ from geomflow.ed import (
     segre_total_degree,
     trace_test,
 )
-from geomflow.ed._segre import match_sets
+from geomflow.ed._segre_total_degree import match_sets
 
 
 @pytest.fixture(autouse=True)

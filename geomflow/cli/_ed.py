@@ -148,7 +148,7 @@ def run_table(args) -> int:
 def parse_format(text):
     """`"2x2x3"` to `(2, 2, 3)`; a one-line `GeomflowError` saying what is accepted otherwise."""
     from .._errors import GeomflowError
-    from ..ed._segre import MAX_ENTRIES, MAX_FACTOR_SIZE, MAX_FACTORS
+    from ..ed._segre_common import MAX_ENTRIES, MAX_FACTOR_SIZE, MAX_FACTORS
 
     accepted = (f"N1xN2x... with 2 to {MAX_FACTORS} factors, each an integer in 2..{MAX_FACTOR_SIZE}, "
                 f"at most {MAX_ENTRIES} entries (e.g. 2x2x2, 3x3x3, 2x2x3)")

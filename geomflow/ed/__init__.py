@@ -16,20 +16,22 @@ from ._formulas import (
     eckart_young_critical_points as eckart_young_critical_points,
     eckart_young_discriminant as eckart_young_discriminant,
     ed_degree_eckart_young as ed_degree_eckart_young,
+    friedland_ottaviani_count as friedland_ottaviani_count,
     generic_ed_degree_rank_one as generic_ed_degree_rank_one,
+    generic_ed_degree_segre as generic_ed_degree_segre,
+    segre_closed_form as segre_closed_form,
 )
 from ._homotopy import TrackStats as TrackStats, track as track
 from ._segre import (
     SegreEDDegree as SegreEDDegree,
     SegreSystem as SegreSystem,
-    SegreTotalDegree as SegreTotalDegree,
-    SegreTotalDegreeSystem as SegreTotalDegreeSystem,
     certify_segre_points as certify_segre_points,
-    friedland_ottaviani_count as friedland_ottaviani_count,
-    generic_ed_degree_segre as generic_ed_degree_segre,
-    segre_closed_form as segre_closed_form,
     segre_ed_degree as segre_ed_degree,
     segre_start_fibre as segre_start_fibre,
+)
+from ._segre_total_degree import (
+    SegreTotalDegree as SegreTotalDegree,
+    SegreTotalDegreeSystem as SegreTotalDegreeSystem,
     segre_total_degree as segre_total_degree,
 )
 from ._solve import (

@@ -1,12 +1,15 @@
-"""Closed forms for ED degrees: Eckart–Young and the generic ED degree of rank-one matrices."""
+"""Closed forms for ED degrees: Eckart–Young and the generic ED degree of rank-one matrices, and
+their tensor versions for the Segre cone (Friedland–Ottaviani, DHOST Theorem 5.8; MATH.md §6)."""
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 import numpy as np
 
 from .._errors import GeomflowError
+from ._segre_common import METRICS
 
 
 def _check_shape(m, n, r=None):
@@ -175,3 +178,134 @@ def eckart_young_discriminant(Q, *, rtol: float = 1e-8) -> dict:
         "rank_deficient": bool(s[-1] <= rtol * smax),
         "singular_values": s,
     }
+
+
+# ---------------------------------------------------------------- the Segre cone
+
+def _check_closed_form_format(format) -> tuple[int, ...]:
+    try:
+        ns = tuple(format)
+    except TypeError:
+        ns = None
+    if not ns or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
+                         for n in ns):
+        raise GeomflowError(f"format must be a non-empty tuple of positive integers, got {format!r}")
+    return tuple(int(n) for n in ns)
+
+
+def _poly_mul(a: dict, b: dict, cap: tuple[int, ...]) -> dict:
+    """Product of two polynomials `{exponent tuple: coefficient}`, dropping every monomial
+    with an exponent above `cap` (a truncation, or the relations `h_i^{cap_i + 1} = 0`)."""
+    out: dict = defaultdict(int)
+    for ea, ca in a.items():
+        for eb, cb in b.items():
+            e = tuple(x + y for x, y in zip(ea, eb))
+            if all(x <= c for x, c in zip(e, cap)):
+                out[e] += ca * cb
+    return {e: c for e, c in out.items() if c}
+
+
+def friedland_ottaviani_count(format) -> int:
+    """The number of singular vector tuples of a generic tensor of format `n_1 × ⋯ × n_L`.
+
+    Friedland–Ottaviani: the coefficient of `Π t_i^{n_i−1}` in
+    `Π_i (t̂_i^{n_i} − t_i^{n_i}) / (t̂_i − t_i)`, `t̂_i = Σ_{j≠i} t_j`. It is the ED degree of
+    the Segre cone for the Euclidean (Frobenius) metric: the number of complex critical points
+    of `‖X − T‖²` over the rank-one tensors `X` for generic `T`.
+
+    **Arguments:**
+
+    - `format`: the factor sizes `(n_1, …, n_L)`, positive integers.
+
+    **Returns:** the count (for matrices, `L = 2`, it is `min(m, n)`, Eckart–Young).
+
+    **Raises:** `GeomflowError` for a bad format.
+
+    Examples:
+        >>> friedland_ottaviani_count((2, 2, 2)), friedland_ottaviani_count((3, 3, 3))
+        (6, 37)
+        >>> friedland_ottaviani_count((3, 5))
+        3
+
+    ??? cite "References"
+        S. Friedland, G. Ottaviani, "The number of singular vector tuples and uniqueness of best
+        rank-one approximation of tensors", Found. Comput. Math. 14 (2014), Theorem 1.
+    """
+    ns = _check_closed_form_format(format)
+    L = len(ns)
+    if L == 1:
+        return 1
+    cap = tuple(n - 1 for n in ns)
+    prod = {(0,) * L: 1}
+    for i, n in enumerate(ns):
+        # (t̂^n − t^n)/(t̂ − t) = Σ_{k=0}^{n−1} t̂^k t_i^{n−1−k}
+        that = {tuple(int(j == a) for a in range(L)): 1 for j in range(L) if j != i}
+        factor: dict = defaultdict(int)
+        power = {(0,) * L: 1}
+        for k in range(n):
+            ti = tuple((n - 1 - k) * int(a == i) for a in range(L))
+            for e, c in _poly_mul(power, {ti: 1}, cap).items():
+                factor[e] += c
+            power = _poly_mul(power, that, cap)
+        prod = _poly_mul(prod, dict(factor), cap)
+    return int(prod.get(cap, 0))
+
+
+def generic_ed_degree_segre(format) -> int:
+    """The generic ED degree of the Segre variety `P^{n_1−1} × ⋯ × P^{n_L−1}`.
+
+    For a smooth projective variety `X` of dimension `m`,
+    `δ^gen(X) = Σ_{i=0}^{m} (−1)^{m−i} (2^{i+1} − 1) deg c_{m−i}(X)` (DHOST, Theorem 5.8). For
+    the Segre product the total Chern class is `Π_i (1 + h_i)^{n_i}` in
+    `Z[h_1, …, h_L]/(h_i^{n_i})`, the hyperplane class is `H = Σ h_i`, and the degree of a class
+    `c` of codimension `j` is the coefficient of `Π h_i^{n_i−1}` in `c·H^{m−j}`
+    (`m = Σ(n_i − 1)`). It counts the complex critical points of `vec(X − T)ᵀ W vec(X − T)` on
+    the rank-one tensors for generic symmetric `W` and generic `T`.
+
+    **Arguments:**
+
+    - `format`: the factor sizes `(n_1, …, n_L)`, positive integers.
+
+    **Returns:** the generic ED degree (for `L = 2` it equals
+    `generic_ed_degree_rank_one(n_1, n_2)`).
+
+    **Raises:** `GeomflowError` for a bad format.
+
+    Examples:
+        >>> generic_ed_degree_segre((3, 3)), generic_ed_degree_segre((2, 2, 2))
+        (39, 34)
+
+    ??? cite "References"
+        J. Draisma, E. Horobeţ, G. Ottaviani, B. Sturmfels, R. R. Thomas, "The Euclidean
+        distance degree of an algebraic variety", Found. Comput. Math. 16 (2016), Theorem 5.8.
+    """
+    ns = _check_closed_form_format(format)
+    L = len(ns)
+    cap = tuple(n - 1 for n in ns)
+    m = sum(cap)
+    c = {(0,) * L: 1}
+    for i, n in enumerate(ns):
+        c = _poly_mul(c, {tuple(k * int(a == i) for a in range(L)): math.comb(n, k)
+                          for k in range(n)}, cap)
+    H = {tuple(int(a == i) for a in range(L)): 1 for i in range(L)}
+    powers = [{(0,) * L: 1}]
+    for _ in range(m):
+        powers.append(_poly_mul(powers[-1], H, cap))
+    deg = []
+    for j in range(m + 1):
+        cj = {e: v for e, v in c.items() if sum(e) == j}
+        deg.append(_poly_mul(cj, powers[m - j], cap).get(cap, 0))
+    return int(sum((-1) ** (m - i) * (2 ** (i + 1) - 1) * deg[m - i] for i in range(m + 1)))
+
+
+def segre_closed_form(format, metric: str = "euclidean") -> int:
+    """The closed-form ED degree of the Segre cone: `friedland_ottaviani_count` for the
+    Euclidean metric, `generic_ed_degree_segre` for a generic one.
+
+    Examples:
+        >>> segre_closed_form((2, 2, 3), "euclidean"), segre_closed_form((2, 2, 3), "generic")
+        (8, 100)
+    """
+    if metric not in METRICS:
+        raise GeomflowError(f"metric must be one of {METRICS}, got {metric!r}")
+    return friedland_ottaviani_count(format) if metric == "euclidean" else generic_ed_degree_segre(format)
