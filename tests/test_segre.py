@@ -51,8 +51,9 @@ def test_generic_segre_matrix_case_equals_rank_one_formula(m, n):
 
 
 def test_generic_segre_literature():
-    assert generic_ed_degree_segre((3, 3)) == 39  # MATH.md §3 / DHOST Example 7.?
-    assert generic_ed_degree_segre((2, 2, 2)) == 34  # DHOST: P^1×P^1×P^1
+    assert generic_ed_degree_segre((3, 3)) == 39  # MATH.md §3: generic ED degree of 3×3 rank one
+    # P^1×P^1×P^1 (DHOST); the monodromy + trace-test count below is the second method
+    assert generic_ed_degree_segre((2, 2, 2)) == 34
 
 
 # ---- homotopy counts vs closed forms
