@@ -179,27 +179,28 @@ def _figure(out, rows, n):
     ax.bar(x, 1 - lo, bottom=lo, color=_style.COLORS["primary"], alpha=0.35,
            label="95% Wilson interval of the share at a global minimum")
     ax.plot(x, share, "o", color=_style.COLORS["primary"], label="share at a global minimum")
+    # What the flows not at a global minimum were, and the pure count, in two fixed text rows
+    # near the bottom of the axes (not at the interval's end, where neighbours' notes collide).
     for xi, r in zip(x, rows):
         other = {c: r[c] for c in r if c in _style_categories() and c != "global_min" and r[c]}
-        dy = -12 - 16 * (xi % 2)  # staggered, so neighbours' notes do not overlap
         if other:
-            ax.annotate("\n".join(f"{c}: {k}" for c, k in other.items()), (xi, lo[xi]),
-                        textcoords="offset points", xytext=(0, dy), ha="center", fontsize=5.5,
-                        color=_style.COLORS["bad_min"])
+            note = "\n".join(c.replace("_", "\n") + f"\n{k:,}" for c, k in other.items())
+            ax.text(xi, 0.34, note, ha="center", va="top", fontsize=5, color=_style.COLORS["bad_min"],
+                    transform=ax.get_xaxis_transform())
         if "pure" in r:
-            ax.annotate(f"pure {r['pure']}/{r['samples']}", (xi, lo[xi]), textcoords="offset points",
-                        xytext=(0, dy - 7 * (len(other) + 1)), ha="center", fontsize=5,
-                        color=_style.COLORS["other"])
+            ax.text(xi, 0.08, f"pure\n{r['pure']:,}", ha="center", va="top", fontsize=5,
+                    color=_style.COLORS["other"], transform=ax.get_xaxis_transform())
     ax.set_xticks(x, [f"{r['widths'].replace(',', '·')}  (n={r['samples']:,})" for r in rows],
                   rotation=35, ha="right", fontsize=6)
     ax.set_ylabel("share of flows")
     span = 1.0 - float(lo.min())
-    ax.set_ylim(1.0 - 2.6 * span, 1.0 + 0.15 * span)
+    ax.set_ylim(1.0 - 3.6 * span, 1.0 + 0.15 * span)
+    ax.set_yticks([y for y in ax.get_yticks() if 1.0 - 1.3 * span <= y <= 1.0])  # none by the notes
     sizes = sorted({r["samples"] for r in rows})
     per = f"{n:,} flows per architecture" if sizes == [n] else f"{sizes[0]:,}–{sizes[-1]:,} flows per architecture (of {n:,})"
     ax.set_title(f"Conjecture 1 atlas: {sum(r['samples'] for r in rows):,} flows, {len(rows)} "
                  f"architectures, {per} (Gaussian data and init)", fontsize=7.5)
-    ax.legend(fontsize=6.5, loc="lower right")
+    ax.legend(fontsize=6.5, loc="center right")
     fig.tight_layout()
     _style.save_figure(fig, out, NAME)
     pyplot.close("all")
