@@ -62,7 +62,8 @@ of such a mixture is not of the form `a + b·σ^{−p}` until `B_i σ^{−p}` do
 `A_i` (with a heavy-tailed `B_i` its apparent exponent is low, as a synthetic test shows); the
 mean is exactly `mean(A) + mean(B)·σ^{−p}`, and the paired mean fit contains the theory at h = 4, 5 (and misses
 it narrowly at h = 3, 0.366 [0.338, 0.395]). Extending the scales to 1e-6 (same command with
-`--scales 1,0.1,0.01,0.001,1e-4,1e-5,1e-6`, 42000 flows, 12 more minutes) pins it down: mean
+`--scales 1,0.1,0.01,0.001,1e-4,1e-5,1e-6`, 42000 flows, 12 more minutes; committed as
+`figures/escape_deep/escape.*`) pins it down: mean
 fit 0.333 [0.324, 0.342], 0.504 [0.496, 0.512], 0.610 [0.595, 0.626] for h = 3, 4, 5, all
 containing (h−2)/h, while the median fit stays low (0.296, 0.473, 0.551, theory outside). The
 claim-7 two-point slope between 1e-3 and 1e-4 is −0.351, −0.436, −0.523 (theory −0.333, −0.5,
