@@ -28,6 +28,7 @@ import numpy as np
 from ._config import METHODS, SOLVERS, FlowConfig
 from ._errors import GeomflowError
 from ._finalise import FlowRecord, finalise_batch, finalise_member, polish
+from ._precision import x64
 from ._sampling import ProblemSpec, sample_problem
 from ._scheduler import Backend, BatchStats, given_problems, run_batch, sampled_problems
 from .integrators._stopping import (
@@ -49,17 +50,6 @@ __all__ = [
     "sampled_problems", "init_member", "resume_member", "advance_member", "solve_one",
     "run_problems", "flow_batch", "FlowBatch", "x64",
 ]
-
-
-def x64(fn):
-    """Run `fn` with float64 enabled (`jax.enable_x64(True)`) whatever the caller's setting."""
-
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        with jax.enable_x64(True):
-            return fn(*args, **kwargs)
-
-    return wrapped
 
 
 def init_member(spec: ProblemSpec, config: FlowConfig, loss, weights0, tol: FlowTolerances,
