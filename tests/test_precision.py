@@ -68,3 +68,23 @@ def test_ed_entry_points_track_in_complex128_with_x64_off(tmp_path):
     assert res["counted"] == 6 and res["certified"]  # MATH.md §3: generic ED degree of 2x2 rank 1
     assert res["trace_residual"] < 1e-12  # complex64 round-off would leave ~1e-8
     assert res["segre"] == 6 and res["segre_complete"]  # MATH.md §6: Euclidean, 2x2x2 Segre
+
+
+_CACHE_SCRIPT = r"""
+import json, os, sys
+import jax, jax.numpy as jnp
+import geomflow as gf
+path = gf.enable_compile_cache(min_compile_time_s=0.0)
+jax.jit(lambda x: jnp.sin(x) * 2.0)(jnp.ones(3)).block_until_ready()
+print(json.dumps({"path": path, "files": sorted(os.listdir(path))}))
+"""
+
+
+def test_compile_cache_entries_are_written_under_a_file_lock(tmp_path):
+    """JAX's file cache reads and writes entries without a lock unless a size limit is set; a
+    test worker once segfaulted deserialising an entry another process was still writing.
+    `enable_compile_cache` sets the limit, so an entry is written under `.lockfile`."""
+    res = _in_fresh_process(_CACHE_SCRIPT, GEOMFLOW_JAX_CACHE=str(tmp_path / "jax"))
+    assert res["path"] == str(tmp_path / "jax")
+    assert ".lockfile" in res["files"]
+    assert any(f.endswith("-cache") for f in res["files"]), res["files"]
