@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import GeomflowError
+from ._precision import x64
 from ._records import (
     _chunk_metas,
     _read_chunk,
@@ -360,6 +361,7 @@ def _hms(s: float) -> str:
 # Running
 
 
+@x64
 def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
     """Run (or resume) a sweep and return its [`SweepResult`][].
 
@@ -385,10 +387,7 @@ def run_flow_sweep(config: SweepConfig | dict) -> SweepResult:
         >>> gf.run_flow_sweep(cfg).summary()["tally"]["global_min"]
         8
     """
-    import jax
-
-    with jax.enable_x64(True):
-        return _run_flow_sweep(config)
+    return _run_flow_sweep(config)
 
 
 def _retry_over_drift(config, rec, idx, tol):
@@ -514,11 +513,13 @@ def _run_flow_sweep(config) -> SweepResult:
     return res
 
 
+@x64
 def rerun_samples(config: SweepConfig | dict, indices) -> dict:
     """Run the samples `indices` of a sweep's configuration again, alone, through the same
     scheduler, finalisation and drift retry as [`run_flow_sweep`][]: the records are
     bit-identical to the sweep's (on the same backend and block width), so a flow a sweep
-    reports (say, one that did not end at a global minimum) can be examined by itself.
+    reports (say, one that did not end at a global minimum) can be examined by itself. Like
+    `run_flow_sweep`, it computes in float64 whatever the caller's `jax_enable_x64`.
 
     **Returns:** a dict of numpy arrays, one entry per record field, in the order of `indices`.
 

@@ -13,10 +13,14 @@ import jax.numpy as jnp
 import geomflow as gf
 gf.enable_compile_cache()  # the suite's shared cache ($GEOMFLOW_JAX_CACHE): no cold compile here
 spec = gf.ProblemSpec((3, 2, 2, 3))
-res = gf.run_flow_sweep(gf.SweepConfig(spec, samples=16, seed=0))
+cfg = gf.SweepConfig(spec, samples=16, seed=0)
+res = gf.run_flow_sweep(cfg)
+rerun = gf.rerun_samples(cfg, [3, 11])  # session 6: it had run in float32 (t 263.3 for 22.4)
 assert not jax.config.jax_enable_x64  # the caller's setting is left as it was
 dtype = str(res.records["loss"].dtype)
-print(json.dumps({"tally": res.tally, "dtype": dtype}))
+same = all(bool((rerun[k] == res.records[k][[3, 11]]).all()) for k in ("t", "loss", "steps"))
+print(json.dumps({"tally": res.tally, "dtype": dtype, "rerun_dtype": str(rerun["t"].dtype),
+                  "rerun_same_bits": same}))
 """
 
 
@@ -37,7 +41,8 @@ def _in_fresh_process(script: str, **env_extra) -> dict:
 
 def test_run_flow_sweep_with_x64_off_matches_x64_on():
     off = _in_fresh_process(_SCRIPT)
-    assert off["dtype"] == "float64"
+    assert off["dtype"] == "float64" and off["rerun_dtype"] == "float64"
+    assert off["rerun_same_bits"]  # a sweep's samples rerun alone, bit for bit, with x64 off
     import geomflow as gf
 
     on = gf.run_flow_sweep(gf.SweepConfig(gf.ProblemSpec((3, 2, 2, 3)), samples=16, seed=0))
