@@ -1,13 +1,7 @@
 """Pytest configuration for tests and doctests: float64, several host CPU devices, and one
-persistent XLA compilation cache (`$GEOMFLOW_JAX_CACHE`, default a folder in the system's
-temporary directory) for the subprocesses the tests start (CLI runs, fresh-process checks).
-
-The xdist workers themselves do not use the persistent cache: in session 6 a worker segfaulted
-twice, on this 2-core box, loading an executable from it (`compilation_cache.
-get_executable_and_time`, in the `SweepResult.to_pandas` doctest, after many other tests in the
-same worker); the same doctest loads that cache fine in a process of its own, and file locking
-(`gf.enable_compile_cache` sets a size limit) did not prevent it. Until the cause is known the
-workers compile in memory, as the suite did before session 5."""
+persistent XLA compilation cache shared by the xdist workers and the subprocesses the tests start
+(`$GEOMFLOW_JAX_CACHE`, default a folder in the system's temporary directory), so a kernel is
+compiled once per machine rather than once per process."""
 
 import os
 
@@ -22,3 +16,7 @@ os.environ.setdefault("GEOMFLOW_JAX_CACHE",
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+from geomflow._cache import enable_compile_cache  # noqa: E402
+
+enable_compile_cache(min_compile_time_s=0.5)
